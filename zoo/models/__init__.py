@@ -1,0 +1,7 @@
+"""Model families, one module each. Each registers its builders on import and imports its framework
+(torch, torchvision, smp) only inside the builders, so listing names stays cheap.
+
+- :mod:`zoo.models.smp`: every segmentation_models_pytorch architecture on every encoder it accepts.
+- :mod:`zoo.models.torchvision`: torchvision's FCN, DeepLabV3 and LR-ASPP builders and published weights.
+- :mod:`zoo.models.classic`: the field's historical systems built natively (FCN-8s/16s/32s, the original U-Net).
+"""

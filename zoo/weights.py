@@ -1,0 +1,219 @@
+"""Pretrained-weight records: where a checkpoint comes from, how to verify it and how to evaluate it.
+
+A :class:`WeightRecord` is plain data (no torch import), so that listing and describing models stays cheap.
+Downloading lives in :mod:`zoo.hub`, loading into a model in :mod:`zoo.factory`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ResizeRule = Literal["shorter_side", "fit", "fixed", "none"]
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How images must be prepared and predicted for a weight to give its reported numbers.
+
+    Attributes:
+        channel_order: ``"RGB"`` or ``"BGR"``: the order the network expects its input channels in.
+        mean, std: per-channel normalisation ``(x - mean) / std``, applied to pixel values ``x`` in
+            ``[0, value_scale]``.
+        value_scale: ``1.0`` when mean/std apply to pixels in ``[0, 1]`` (torchvision), ``255.0`` when they
+            apply to raw ``[0, 255]`` pixels (mmsegmentation).
+        resize: ``"shorter_side"``: scale so the shorter side equals ``resize_size[0]`` (torchvision);
+            ``"fit"``: keep the aspect ratio and scale by ``min(long_max / long, short_max / short)`` with
+            ``resize_size = (long_max, short_max)`` (mmsegmentation's ``keep_ratio=True``);
+            ``"fixed"``: warp to ``resize_size = (height, width)``; ``"none"``: keep the original size.
+        resize_size: see ``resize``.
+        resize_multiple_of: after ``resize``, round each side *up* to a multiple of this by resizing, not
+            padding (NVlabs SegFormer's ``AlignedResize``), or ``None``.
+        size_divisor: pad the network input to a multiple of this (the padding is cropped off the prediction
+            before scoring), or ``None``.
+        inference: ``"whole"`` (one forward over the whole image) or ``"slide"`` (overlapping crops of
+            ``crop_size`` every ``stride`` pixels, logits averaged where they overlap).
+        crop_size, stride: ``(height, width)`` of sliding-window crops and steps; ``None`` for whole.
+        align_corners: the ``align_corners`` flag of every bilinear resize of logits.
+        interpolation: how the image is resized (``"bilinear"``).
+    """
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    value_scale: float
+    resize: ResizeRule
+    resize_size: tuple[int, ...] | None = None
+    resize_multiple_of: int | None = None
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    size_divisor: int | None = None
+    inference: Literal["whole", "slide"] = "whole"
+    crop_size: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    align_corners: bool = False
+    interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
+
+    def problems(self) -> list[str]:
+        """Every inconsistency in this protocol, as readable sentences (empty when valid)."""
+        found = []
+        if self.channel_order not in ("RGB", "BGR"):
+            found.append(f"channel_order {self.channel_order!r} is not 'RGB' or 'BGR'")
+        if self.value_scale not in (1.0, 255.0):
+            found.append(f"value_scale {self.value_scale!r} is not 1.0 or 255.0")
+        for label, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != 3:
+                found.append(f"{label} has {len(values)} values, expected 3")
+            elif any(not 0 <= v <= self.value_scale for v in values):
+                found.append(f"{label} {values} lies outside [0, {self.value_scale}] (wrong value_scale?)")
+        expected_sizes = {"shorter_side": 1, "fit": 2, "fixed": 2, "none": 0}
+        if self.resize not in expected_sizes:
+            found.append(f"resize {self.resize!r} is not one of {sorted(expected_sizes)}")
+        elif len(self.resize_size or ()) != expected_sizes[self.resize]:
+            found.append(
+                f"resize {self.resize!r} needs {expected_sizes[self.resize]} resize_size values, "
+                f"got {self.resize_size!r}"
+            )
+        if self.inference == "slide":
+            if not (self.crop_size and self.stride):
+                found.append("slide inference needs crop_size and stride")
+            elif any(s > c for s, c in zip(self.stride, self.crop_size)):
+                found.append(f"stride {self.stride} is larger than crop_size {self.crop_size}: pixels would be skipped")
+        elif self.inference == "whole":
+            if self.crop_size or self.stride:
+                found.append("whole inference takes no crop_size or stride")
+        else:
+            found.append(f"inference {self.inference!r} is not 'whole' or 'slide'")
+        return found
+
+    def short_code(self) -> str:
+        """A compact readable label such as ``"ss whole 520"`` or ``"ss slide 1024"`` for tables."""
+        size = self.resize_size[-1] if self.resize_size else "orig"
+        if self.inference == "slide" and self.crop_size:
+            return f"ss slide {self.crop_size[0]}"
+        return f"ss {self.inference} {size}"
+
+
+@dataclass(frozen=True)
+class ReportedMetric:
+    """A figure its publisher reported, never a number measured by zoo.
+
+    Attributes:
+        name: ``"mIoU"``, ``"pixel_acc"``, ``"GMACs"``...
+        value: the figure exactly as published (percent for accuracy metrics).
+        source: where it was read: a file in a repository, a paper and its table, a model card.
+        dataset: what it was measured on, e.g. ``"ADE20K val"``; empty for compute figures.
+        note: the conditions that matter (single-scale, input size, what a "GFLOPS" counts).
+    """
+
+    name: str
+    value: float
+    source: str
+    dataset: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WeightRecord:
+    """One pretrained checkpoint of one registry entry.
+
+    Exactly one source is set: ``url`` (https) or ``hf_repo`` + ``hf_revision`` + ``hf_filename`` (a file on
+    the Hugging Face Hub, fetched from ``$HF_ENDPOINT``). ``sha256`` is the full 64-hex digest, or the prefix
+    that is all its publisher made known (torchvision puts 8 hex digits in its file names), or ``None``
+    when nothing is known: such a weight is *unverified* and is loaded with a warning.
+
+    Attributes:
+        tag: the part after the dot in ``name.tag``.
+        dataset: the label space the classifier predicts: ``"voc"``, ``"cityscapes"`` or ``"ade20k"``.
+        trained_on: what the publisher trained on, in words (may differ from ``dataset``: torchvision's VOC
+            weights were trained on the COCO images of VOC's 20 categories).
+        class_names: one name per output channel, in channel order.
+        protocol: the evaluation protocol the reported numbers were obtained with.
+        license: the checkpoint's licence as its publisher states it.
+        file_size: size in bytes, where known.
+        num_params: the parameter count its publisher states (tests recompute it).
+        reported: the publisher's figures, each with its source.
+        model_kwargs: builder arguments the checkpoint's architecture needs (e.g. a decoder width).
+        key_prefix_to_strip: prefix removed from every checkpoint key before loading.
+        note: anything a user must know about this weight.
+    """
+
+    tag: str
+    dataset: str
+    trained_on: str
+    class_names: tuple[str, ...] = field(repr=False)
+    protocol: Protocol
+    license: str
+    url: str | None = None
+    hf_repo: str | None = None
+    hf_revision: str | None = None
+    hf_filename: str | None = None
+    sha256: str | None = None
+    file_size: int | None = None
+    num_params: int | None = None
+    reported: tuple[ReportedMetric, ...] = ()
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    key_prefix_to_strip: str = ""
+    note: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def checksum(self) -> Literal["full", "prefix", "unknown"]:
+        """What is known of the file's sha256: the full digest, a published prefix, or nothing."""
+        if self.sha256 is None:
+            return "unknown"
+        return "full" if len(self.sha256) == 64 else "prefix"
+
+    @property
+    def verified(self) -> bool:
+        return self.sha256 is not None
+
+    @property
+    def filename(self) -> str:
+        if self.url:
+            return self.url.rsplit("/", 1)[-1]
+        return (self.hf_filename or "").rsplit("/", 1)[-1]
+
+    @property
+    def source(self) -> str:
+        """The checkpoint's origin as one readable string."""
+        if self.url:
+            return self.url
+        return f"hf://{self.hf_repo}@{self.hf_revision}/{self.hf_filename}"
+
+    def reported_metric(self, name: str) -> ReportedMetric | None:
+        return next((m for m in self.reported if m.name == name), None)
+
+    def problems(self) -> list[str]:
+        """Every schema violation in this record, as readable sentences (empty when valid)."""
+        found = [f"protocol: {p}" for p in self.protocol.problems()]
+        if not re.fullmatch(r"[a-z0-9_]+", self.tag):
+            found.append(f"tag {self.tag!r} must be lowercase letters, digits and '_'")
+        has_url = self.url is not None
+        has_hf = any(v is not None for v in (self.hf_repo, self.hf_revision, self.hf_filename))
+        if has_url == has_hf:
+            found.append("exactly one source must be set: url, or hf_repo + hf_revision + hf_filename")
+        if has_url and not self.url.startswith("https://"):
+            found.append(f"url {self.url!r} is not https")
+        if has_hf and None in (self.hf_repo, self.hf_revision, self.hf_filename):
+            found.append("a Hugging Face source needs hf_repo, hf_revision and hf_filename")
+        if self.sha256 is not None and not _SHA256_HEX.match(self.sha256):
+            found.append(f"sha256 {self.sha256!r} is not 8 to 64 lowercase hex digits")
+        if not self.filename.endswith((".pth", ".pt", ".bin", ".safetensors")):
+            found.append(f"file {self.filename!r} is neither a torch checkpoint nor safetensors")
+        if self.num_classes < 1 or len(set(self.class_names)) != self.num_classes:
+            found.append("class_names must be non-empty and unique")
+        if not self.license:
+            found.append("license is empty")
+        for metric in self.reported:
+            if not metric.source:
+                found.append(f"reported {metric.name} has no source")
+        return found
