@@ -96,9 +96,13 @@ def load_weights(model: Any, record: WeightRecord, *, progress: bool | None = No
             f"{path} ({record.source}) does not fit the model: "
             f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}"
         )
-    reshaped = {k: (tuple(state[k].shape), tuple(own[k].shape)) for k in state if state[k].shape != own[k].shape}
+    reshaped = {
+        k: (tuple(state[k].shape), tuple(own[k].shape)) for k in state if state[k].shape != own[k].shape
+    }
     classifier_keys = {
-        k for k, (theirs, ours) in reshaped.items() if theirs[0] == record.num_classes and theirs[1:] == ours[1:]
+        k
+        for k, (theirs, ours) in reshaped.items()
+        if theirs[0] == record.num_classes and theirs[1:] == ours[1:]
     }
     if set(reshaped) - classifier_keys:
         details = ", ".join(f"{k}: checkpoint {reshaped[k][0]} vs model {reshaped[k][1]}" for k in reshaped)

@@ -146,9 +146,10 @@ class Registry:
 
     def register(self, entry: ModelEntry) -> ModelEntry:
         """Add an entry. Raises :class:`ValueError` for a malformed name or a duplicate in the same family."""
-        if not _ARCHITECTURE_NAME.match(entry.architecture) or normalize_architecture(
-            entry.architecture
-        ) != entry.architecture:
+        if (
+            not _ARCHITECTURE_NAME.match(entry.architecture)
+            or normalize_architecture(entry.architecture) != entry.architecture
+        ):
             raise ValueError(
                 f"architecture {entry.architecture!r} must be lowercase letters and digits, in canonical form "
                 f"({normalize_architecture(entry.architecture)!r})"
@@ -282,7 +283,9 @@ class Registry:
         close = difflib.get_close_matches(text, known, n=5, cutoff=0.6)
         if not close:
             prefix = text.split("-", 1)[0]
-            close = sorted((k for k in known if k.startswith(normalize_architecture(prefix) + "-")), key=natural_key)
+            close = sorted(
+                (k for k in known if k.startswith(normalize_architecture(prefix) + "-")), key=natural_key
+            )
             close = close[:5]
         hint = f"; closest: {', '.join(close)}" if close else ""
         return f"unknown model {name!r}{hint}. `zoo list` shows every name."

@@ -82,8 +82,10 @@ class Protocol:
         if self.inference == "slide":
             if not (self.crop_size and self.stride):
                 found.append("slide inference needs crop_size and stride")
-            elif any(s > c for s, c in zip(self.stride, self.crop_size)):
-                found.append(f"stride {self.stride} is larger than crop_size {self.crop_size}: pixels would be skipped")
+            elif any(s > c for s, c in zip(self.stride, self.crop_size, strict=False)):
+                found.append(
+                    f"stride {self.stride} is larger than crop_size {self.crop_size}: pixels would be skipped"
+                )
         elif self.inference == "whole":
             if self.crop_size or self.stride:
                 found.append("whole inference takes no crop_size or stride")

@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES
-from zoo.models._smp_manifest import ARCHITECTURES, SMP_VERSION
+from zoo.models._smp_manifest import ARCHITECTURES
 from zoo.registry import FAMILY_PRIORITY, REGISTRY, ModelEntry
 from zoo.weights import Protocol, ReportedMetric, WeightRecord
 
@@ -40,8 +40,14 @@ TIMM_PREFIX = "tu-"
 DPT_LISTED_ENCODERS = ("tu-vit_base_patch16_384", "tu-vit_large_patch16_384")
 
 
-def build(architecture: str, encoder: str, num_classes: int = 21, *, encoder_weights: str | None = None,
-          **kwargs: Any) -> Any:
+def build(
+    architecture: str,
+    encoder: str,
+    num_classes: int = 21,
+    *,
+    encoder_weights: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """Build ``smp.{Architecture}(encoder_name=encoder, classes=num_classes, ...)``.
 
     Args:
@@ -77,7 +83,7 @@ def _resolve_timm_encoder(architecture: str, encoder: str) -> ModelEntry | None:
         return None
     import timm
 
-    if not timm.is_model(encoder[len(TIMM_PREFIX):]):
+    if not timm.is_model(encoder[len(TIMM_PREFIX) :]):
         return None
     return _entry(architecture, encoder)
 
@@ -89,7 +95,9 @@ def _enumerate_timm_encoders() -> list[str]:
     names = []
     for architecture in SMP_CLASSES:
         # DPT reads ViT-style token features: only transformer encoders make sense there
-        candidates = [n for n in timm_names if "vit" in n or "deit" in n] if architecture == "dpt" else timm_names
+        candidates = (
+            [n for n in timm_names if "vit" in n or "deit" in n] if architecture == "dpt" else timm_names
+        )
         names += [f"{FAMILY}:{architecture}-{TIMM_PREFIX}{n}" for n in candidates]
     return names
 
@@ -105,13 +113,23 @@ _MMSEG_MEAN = (123.675, 116.28, 103.53)
 _MMSEG_STD = (58.395, 57.12, 57.375)
 # NVlabs' test pipeline: AlignedResize to fit (2048, 512) keeping the ratio, whole-image inference.
 _ADE_PROTOCOL = Protocol(
-    mean=_MMSEG_MEAN, std=_MMSEG_STD, value_scale=255.0, resize="fit", resize_size=(2048, 512),
+    mean=_MMSEG_MEAN,
+    std=_MMSEG_STD,
+    value_scale=255.0,
+    resize="fit",
+    resize_size=(2048, 512),
     resize_multiple_of=32,
 )
 # NVlabs' Cityscapes test: fit (2048, 1024), then 1024x1024 windows every 768 pixels.
 _CITYSCAPES_PROTOCOL = Protocol(
-    mean=_MMSEG_MEAN, std=_MMSEG_STD, value_scale=255.0, resize="fit", resize_size=(2048, 1024),
-    inference="slide", crop_size=(1024, 1024), stride=(768, 768),
+    mean=_MMSEG_MEAN,
+    std=_MMSEG_STD,
+    value_scale=255.0,
+    resize="fit",
+    resize_size=(2048, 1024),
+    inference="slide",
+    crop_size=(1024, 1024),
+    stride=(768, 768),
 )
 # What could be read of the Hub (pages stored before this was written): full sha256 digests and pinned
 # revisions exist for a few files only; the others load unverified, from 'main', and `zoo info` says so.
@@ -129,8 +147,14 @@ _PAPER_FIGURES: dict[tuple[str, str], tuple[float, str, str]] = {
     ("b0", "ade20k"): (37.4, "ADE20K val", "single-scale"),
     ("b4", "ade20k"): (50.3, "ADE20K val", "single-scale"),
     ("b5", "ade20k"): (51.0, "ADE20K val", "single-scale, 640x640 model"),
-    ("b5", "cityscapes"): (84.0, "Cityscapes val", "the abstract's figure; its test setting is not stated there"),
+    ("b5", "cityscapes"): (
+        84.0,
+        "Cityscapes val",
+        "the abstract's figure; its test setting is not stated there",
+    ),
 }
+# The paper's parameter counts (millions, ADE20K models) that could be checked; tests recompute them.
+_PAPER_PARAMS_M = {"b0": 3.8, "b4": 64.1, "b5": 84.7}
 
 
 def _segformer_weights(variant: str, dataset: str) -> WeightRecord:
@@ -138,10 +162,22 @@ def _segformer_weights(variant: str, dataset: str) -> WeightRecord:
         crop = "640x640" if variant == "b5" else "512x512"
         repo, classes, protocol = f"segformer-{variant}-{crop}-ade-160k", ADE20K_CLASSES, _ADE_PROTOCOL
     else:
-        repo, classes, protocol = f"segformer-{variant}-1024x1024-city-160k", CITYSCAPES_CLASSES, _CITYSCAPES_PROTOCOL
+        repo, classes, protocol = (
+            f"segformer-{variant}-1024x1024-city-160k",
+            CITYSCAPES_CLASSES,
+            _CITYSCAPES_PROTOCOL,
+        )
     facts = _HUB_FACTS.get(repo, {})
     figure = _PAPER_FIGURES.get((variant, dataset))
-    reported = (ReportedMetric("mIoU", figure[0], _SEGFORMER_PAPER, dataset=figure[1], note=figure[2]),) if figure else ()
+    reported = (
+        (ReportedMetric("mIoU", figure[0], _SEGFORMER_PAPER, dataset=figure[1], note=figure[2]),)
+        if figure
+        else ()
+    )
+    if dataset == "ade20k" and variant in _PAPER_PARAMS_M:
+        reported += (
+            ReportedMetric("params_M", _PAPER_PARAMS_M[variant], _SEGFORMER_PAPER, note="150 classes"),
+        )
     return WeightRecord(
         tag=dataset,
         dataset=dataset,
@@ -157,7 +193,9 @@ def _segformer_weights(variant: str, dataset: str) -> WeightRecord:
         reported=reported,
         # B0/B1 have a 256-channel MLP decoder, B2-B5 768 (the NVlabs configs' decoder embed_dim)
         model_kwargs={"decoder_segmentation_channels": 256 if variant in ("b0", "b1") else 768},
-        note="" if figure else "The paper's figure for this variant could not be checked here; none is shown.",
+        note=""
+        if figure
+        else "The paper's figure for this variant could not be checked here; none is shown.",
     )
 
 
@@ -215,6 +253,8 @@ def accepted_encoders(architecture: str) -> tuple[str, ...]:
 
 
 def _write_manifest(path: str) -> None:
+    import json
+
     import segmentation_models_pytorch as smp
 
     lines = [
@@ -223,14 +263,14 @@ def _write_manifest(path: str) -> None:
         "Architecture -> the smp encoders its constructor accepts (tests/test_smp_family.py recomputes this).",
         '"""',
         "",
-        f"SMP_VERSION = {smp.__version__!r}",
+        f"SMP_VERSION = {json.dumps(smp.__version__)}",
         "",
         "ARCHITECTURES: dict[str, tuple[str, ...]] = {",
     ]
     for architecture in SMP_CLASSES:
         encoders = accepted_encoders(architecture)
-        lines.append(f"    {architecture!r}: (")
-        lines += [f"        {e!r}," for e in encoders]
+        lines.append(f"    {json.dumps(architecture)}: (")
+        lines += [f"        {json.dumps(e)}," for e in encoders]
         lines.append("    ),")
     lines.append("}")
     with open(path, "w") as f:

@@ -43,7 +43,9 @@ def _coco_voc(
         reported=(
             ReportedMetric("mIoU", miou, source, dataset="COCO-val2017-VOC-labels", note="single-scale, 520"),
             ReportedMetric("pixel_acc", pixel_acc, source, dataset="COCO-val2017-VOC-labels", note="520"),
-            ReportedMetric("GMACs", gflops, source, note="torchvision's 'GFLOPS', multiply-accumulates at 520x520"),
+            ReportedMetric(
+                "GMACs", gflops, source, note="torchvision's 'GFLOPS', multiply-accumulates at 520x520"
+            ),
         ),
         note="Metrics are on COCO val2017 restricted to VOC's classes, not on PASCAL VOC2012 val.",
     )
@@ -120,7 +122,9 @@ def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, 
     paper=_DEEPLABV3,
     description="DeepLabV3 (ASPP) on a dilated ResNet-50 (torchvision)",
     weights=[
-        _coco_voc("deeplabv3_resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth", 42_004_074, 66.4, 92.4, 178.722)
+        _coco_voc(
+            "deeplabv3_resnet50", "deeplabv3_resnet50_coco-cd0a2569.pth", 42_004_074, 66.4, 92.4, 178.722
+        )
     ],
 )
 def deeplabv3_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
@@ -171,11 +175,18 @@ def deeplabv3_mobilenet_v3_large(
     description="Lite R-ASPP on MobileNetV3-Large (torchvision)",
     weights=[
         _coco_voc(
-            "lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_large-d234d4ea.pth", 3_221_538, 57.9, 91.2, 2.086
+            "lraspp_mobilenet_v3_large",
+            "lraspp_mobilenet_v3_large-d234d4ea.pth",
+            3_221_538,
+            57.9,
+            91.2,
+            2.086,
         )
     ],
 )
-def lraspp_mobilenet_v3_large(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
+def lraspp_mobilenet_v3_large(
+    num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any
+) -> Any:
     return _build("lraspp_mobilenet_v3_large", num_classes, encoder_weights, aux=False, **kwargs)
 
 

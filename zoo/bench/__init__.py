@@ -1,0 +1,1 @@
+"""The benchmark harness (accuracy and speed); ``zoo-bench`` is its command."""
