@@ -1,0 +1,69 @@
+"""Every architecture of every family builds with a small encoder and maps (N, 3, H, W) to (N, C, H, W)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import zoo
+
+# The smallest encoder each family offers for an architecture; the registry decides which architectures exist.
+SMALL_ENCODERS = {
+    ("smp", "segformer"): "mit_b0",
+    ("smp", "dpt"): "tu-test_vit",
+    ("torchvision", "fcn"): "resnet50",
+    ("torchvision", "deeplabv3"): "mobilenet_v3_large",
+    ("torchvision", "lraspp"): "mobilenet_v3_large",
+}
+DEFAULT_SMALL_ENCODER = {"smp": "resnet18"}
+# smp decoders need sides divisible by 32 (16 for the ViT) and PAN at least 128; the others take any size.
+INPUT_SIZE = {"smp": (128, 160), "torchvision": (67, 91), "classic": (37, 53)}
+
+
+def architectures() -> list[tuple[str, str]]:
+    return sorted({(e.family, e.architecture) for e in zoo.REGISTRY.entries()})
+
+
+def small_model_name(family: str, architecture: str) -> str:
+    encoder = SMALL_ENCODERS.get((family, architecture)) or DEFAULT_SMALL_ENCODER.get(family)
+    if encoder is None:  # the family's only encoder for this architecture (classic: vgg16, original)
+        encoder = min(
+            (
+                e.encoder
+                for e in zoo.REGISTRY.entries()
+                if (e.family, e.architecture) == (family, architecture)
+            ),
+            key=len,
+        )
+    return f"{family}:{architecture}-{encoder}"
+
+
+def test_every_family_is_covered():
+    assert {family for family, _ in architectures()} == {"smp", "torchvision", "classic"}
+
+
+@pytest.mark.parametrize(("family", "architecture"), architectures(), ids=lambda v: v)
+def test_forward_shape(family, architecture):
+    name = small_model_name(family, architecture)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # timm/smp deprecation chatter is not ours
+        model = zoo.create(name, num_classes=5)
+    assert not model.training, "create() must return an eval-mode model"
+    assert model.zoo_entry.family == family and model.zoo_weights is None
+    height, width = INPUT_SIZE[family]
+    with torch.inference_mode():
+        logits = model(torch.rand(2, 3, height, width))
+    assert logits.shape == (2, 5, height, width)
+    assert torch.isfinite(logits).all()
+
+
+def test_create_forwards_builder_arguments():
+    model = zoo.create("unet-resnet18", num_classes=3, decoder_channels=(64, 32, 16, 8, 4))
+    assert model.decoder.blocks[-1].conv2[0].out_channels == 4
+
+
+def test_create_with_an_unknown_tag_names_the_known_ones():
+    with pytest.raises(zoo.UnknownWeightsError, match="coco_voc"):
+        zoo.create("lraspp-mobilenet_v3_large", weights="voc2012")
