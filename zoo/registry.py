@@ -246,15 +246,14 @@ class Registry:
         family, _, text = name.strip().lower().rpartition(":")
         family = family or None
         base, dot, tag = text.rpartition(".")
-        if dot:
-            entry = self._find(family, base)
-            if entry is not None and tag in entry.tags:
-                return entry, entry.get_weights(tag)
+        tagged = self._find(family, base) if dot else None
+        if tagged is not None and tag in tagged.tags:
+            return tagged, tagged.get_weights(tag)
         entry = self._find(family, text)
         if entry is not None:
             return entry, None
-        if dot and entry is None and self._find(family, base) is not None:
-            self._find(family, base).get_weights(tag)  # raises, naming the tags there are
+        if tagged is not None:
+            tagged.get_weights(tag)  # raises, naming the tags there are
         raise UnknownModelError(self._unknown_message(name))
 
     def _find(self, family: str | None, text: str) -> ModelEntry | None:

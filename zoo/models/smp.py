@@ -98,7 +98,7 @@ def _enumerate_timm_encoders() -> list[str]:
         candidates = (
             [n for n in timm_names if "vit" in n or "deit" in n] if architecture == "dpt" else timm_names
         )
-        names += [f"{FAMILY}:{architecture}-{TIMM_PREFIX}{n}" for n in candidates]
+        names += [f"{architecture}-{TIMM_PREFIX}{n}" for n in candidates]
     return names
 
 
