@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.registry import REGISTRY, ModelEntry, ZooError
 from zoo.weights import WeightRecord
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class WeightsMismatchError(ZooError):
@@ -24,7 +27,7 @@ def create(
     *,
     progress: bool | None = None,
     **kwargs: Any,
-) -> Any:
+) -> nn.Module:
     """Build a registered model, in eval mode, with its pretrained weights when asked.
 
     Args:
@@ -73,7 +76,7 @@ def _pick_weights(
     return chosen
 
 
-def load_weights(model: Any, record: WeightRecord, *, progress: bool | None = None) -> Any:
+def load_weights(model: nn.Module, record: WeightRecord, *, progress: bool | None = None) -> nn.Module:
     """Fetch (download, cache, verify) the checkpoint of ``record`` and load it into ``model``.
 
     Every tensor must fit, except the classifier's when ``model`` predicts another number of classes than
