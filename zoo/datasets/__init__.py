@@ -45,6 +45,26 @@ def _open_image(path: Path, what: str):
     return img
 
 
+def locate_root(
+    root: str | Path, candidates: Sequence[Path], required: Sequence[str], dataset: str, expected: str
+) -> Path:
+    """The first of ``candidates`` holding every folder in ``required``; else a DatasetError saying where it looked.
+
+    ``required`` entries may be alternatives joined by ``|`` (any one of them is enough).
+    """
+    root = Path(root)
+    for candidate in candidates:
+        if all(any((candidate / option).is_dir() for option in need.split("|")) for need in required):
+            return candidate
+    if not root.exists():
+        raise DatasetError(f"{root}: {dataset} root does not exist")
+    wanted = " and ".join(need.replace("|", " or ") for need in required)
+    looked = ", ".join(str(c) for c in candidates)
+    raise DatasetError(
+        f"{root}: no {dataset} layout found; looked for {wanted} in {looked} (expected {expected})"
+    )
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 HxWx3 RGB (grayscale, CMYK and palette images are converted)."""
     path = Path(path)

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import ADE20K_CLASSES
-from zoo.datasets import IGNORE_INDEX, CheckReport, DatasetError, SegmentationDataset, describe_invalid
+from zoo.datasets import (
+    IGNORE_INDEX,
+    CheckReport,
+    DatasetError,
+    SegmentationDataset,
+    describe_invalid,
+    locate_root,
+)
 
 # mmsegmentation's ADE20K palette (mmseg/datasets/ade.py), index = reduced label (0..149).
 ADE20K_PALETTE = np.array(
@@ -66,15 +73,12 @@ def to_annotation(pred: np.ndarray) -> np.ndarray:
 def find_ade_root(root: str | Path) -> Path:
     """Accept the folder holding ``ADEChallengeData2016`` or that folder itself."""
     root = Path(root)
-    candidates = [root / "ADEChallengeData2016", root]
-    for cand in candidates:
-        if (cand / "images").is_dir() and (cand / "annotations").is_dir():
-            return cand
-    if not root.exists():
-        raise DatasetError(f"{root}: ADE20K root does not exist")
-    raise DatasetError(
-        f"{root}: no ADE20K layout found; looked for images/ and annotations/ in "
-        f"{', '.join(str(c) for c in candidates)} (expected ADEChallengeData2016/{{images,annotations}}/{{training,validation}})"
+    return locate_root(
+        root,
+        [root / "ADEChallengeData2016", root],
+        ["images", "annotations"],
+        "ADE20K",
+        "ADEChallengeData2016/{images,annotations}/{training,validation}",
     )
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import CITYSCAPES_CLASSES
-from zoo.datasets import IGNORE_INDEX, CheckReport, DatasetError, SegmentationDataset, describe_invalid
+from zoo.datasets import (
+    IGNORE_INDEX,
+    CheckReport,
+    DatasetError,
+    SegmentationDataset,
+    describe_invalid,
+    locate_root,
+)
 
 # (name, labelId, trainId, color) as in cityscapesscripts/helpers/labels.py. "license plate" (id -1) is
 # left out: json2labelImg never draws negative ids, so it never occurs in *_labelIds.png.
@@ -87,15 +94,12 @@ def train_ids_to_label_ids(train_ids: np.ndarray) -> np.ndarray:
 def find_cityscapes_root(root: str | Path) -> Path:
     """Accept the folder holding ``leftImg8bit`` and ``gtFine`` (or its parent holding ``cityscapes``)."""
     root = Path(root)
-    candidates = [root, root / "cityscapes"]
-    for cand in candidates:
-        if (cand / "leftImg8bit").is_dir() and (cand / "gtFine").is_dir():
-            return cand
-    if not root.exists():
-        raise DatasetError(f"{root}: Cityscapes root does not exist")
-    raise DatasetError(
-        f"{root}: no Cityscapes layout found; looked for leftImg8bit/ and gtFine/ in "
-        f"{', '.join(str(c) for c in candidates)}"
+    return locate_root(
+        root,
+        [root, root / "cityscapes"],
+        ["leftImg8bit", "gtFine"],
+        "Cityscapes",
+        "cityscapes/{leftImg8bit,gtFine}/{split}/{city}",
     )
 
 

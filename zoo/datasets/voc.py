@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import VOC_CLASSES
-from zoo.datasets import IGNORE_INDEX, CheckReport, DatasetError, SegmentationDataset, describe_invalid
+from zoo.datasets import (
+    IGNORE_INDEX,
+    CheckReport,
+    DatasetError,
+    SegmentationDataset,
+    describe_invalid,
+    locate_root,
+)
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -41,16 +48,12 @@ _VALID[IGNORE_INDEX] = True
 def find_voc_root(root: str | Path) -> Path:
     """Accept the folder holding ``VOCdevkit``, ``VOCdevkit`` itself or ``VOC2012``; return the VOC2012 folder."""
     root = Path(root)
-    candidates = [root / "VOCdevkit" / "VOC2012", root / "VOC2012", root]
-    for cand in candidates:
-        if (cand / "ImageSets" / "Segmentation").is_dir() or (cand / "SegmentationClass").is_dir():
-            return cand
-    if not root.exists():
-        raise DatasetError(f"{root}: VOC root does not exist")
-    looked = ", ".join(str(c) for c in candidates)
-    raise DatasetError(
-        f"{root}: no VOC2012 layout found; looked for ImageSets/Segmentation and SegmentationClass in {looked} "
-        "(expected VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation})"
+    return locate_root(
+        root,
+        [root / "VOCdevkit" / "VOC2012", root / "VOC2012", root],
+        ["ImageSets/Segmentation|SegmentationClass"],
+        "VOC2012",
+        "VOCdevkit/VOC2012/{JPEGImages,SegmentationClass,ImageSets/Segmentation}",
     )
 
 
