@@ -1,0 +1,433 @@
+"""The results store (zoo.bench.results) and the environment fingerprint (zoo.bench.environment)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zoo.bench.environment import ENVIRONMENT_ID_FIELDS, environment, environment_id
+from zoo.bench.results import (
+    COLUMNS,
+    KEY_COLUMNS,
+    METRIC_COLUMNS,
+    PER_CLASS_COLUMNS,
+    DuplicateResultError,
+    ResultsFileError,
+    ResultsStore,
+    row_key,
+)
+
+
+def make_row(**overrides) -> dict:
+    row = {
+        "model": "deeplabv3-resnet101",
+        "weights": "coco_voc",
+        "dataset": "voc",
+        "split": "val",
+        "num_images": 1449,
+        "mIoU": 66.4,
+        "aAcc": 92.4,
+        "mAcc": 78.1,
+        "fwIoU": 86.9,
+        "mDice": 78.8,
+        "protocol": "ss whole 520",
+        "protocol_json": '{"mode": "whole", "resize": 520}',
+        "tta": "none",
+        "device": "cpu",
+        "dtype": "fp32",
+        "batch_size": 1,
+        "images_per_s": 3.25,
+        "wall_s": 445.8,
+        "environment_id": "0123456789ab",
+        "device_name": "Some CPU (16 cores)",
+        "torch_version": "2.5.1",
+        "cuda_version": "",
+        "zoo_version": "0.1.0",
+        "timm_version": "1.0.9",
+        "smp_version": "0.6.0",
+        "date": "2025-01-02T03:04:05Z",
+        "command": "zoo-bench --dataset voc --model deeplabv3-resnet101.coco_voc",
+        "notes": "",
+        "source": "measured",
+    }
+    row.update(overrides)
+    return row
+
+
+def make_classes(n: int = 3, iou: float = 50.0) -> list[dict]:
+    return [
+        {"class_index": i, "class_name": f"c{i}", "IoU": iou + i, "Acc": 60.0 + i, "Dice": 70.0 + i}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(params=["results.csv", "results.parquet"])
+def store(request, tmp_path: Path) -> ResultsStore:
+    return ResultsStore(tmp_path / "sub" / request.param)
+
+
+def visible_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def test_columns_schema():
+    assert len(set(COLUMNS)) == len(COLUMNS)
+    assert set(KEY_COLUMNS) <= set(COLUMNS)
+    assert set(METRIC_COLUMNS) <= set(COLUMNS)
+    assert COLUMNS[0] == "model" and COLUMNS[-1] == "source"
+
+
+def test_read_missing_file_is_empty_frame(store):
+    df = store.read()
+    assert list(df.columns) == COLUMNS and len(df) == 0
+    assert list(store.read_per_class().columns) == PER_CLASS_COLUMNS
+    assert store.done_keys() == set()
+
+
+def test_append_and_read_back(store):
+    a = make_row()
+    b = make_row(model="unet-efficientnet-b3", weights="", mIoU=math.nan, notes='a, "quoted"\nnote')
+    store.append(a)
+    store.append(b)
+    df = store.read()
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2
+    got = df.iloc[1].to_dict()
+    for column, value in b.items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(got[column])
+        else:
+            assert got[column] == value, column
+    assert df["num_images"].dtype == "Int64"
+    assert df["mIoU"].dtype == "float64"
+    assert store.done_keys() == {row_key(a), row_key(b)}
+    assert visible_files(store.path.parent) == [store.path.name]
+
+
+def test_csv_and_parquet_read_identically(tmp_path):
+    frames = []
+    for name in ("r.csv", "r.parquet"):
+        s = ResultsStore(tmp_path / name)
+        s.append(make_row(), make_classes())
+        s.append(make_row(split="test", num_images=None, wall_s=None), make_classes(2))
+        frames.append((s.read(), s.read_per_class()))
+    pd.testing.assert_frame_equal(frames[0][0], frames[1][0])
+    pd.testing.assert_frame_equal(frames[0][1], frames[1][1])
+
+
+def test_duplicate_refused(store):
+    store.append(make_row())
+    with pytest.raises(DuplicateResultError):
+        store.append(make_row(mIoU=1.0, notes="rerun"))
+    assert len(store.read()) == 1
+    # A different environment is a different key.
+    store.append(make_row(environment_id="ba9876543210"))
+    assert len(store.read()) == 2
+
+
+def test_resume_keys_and_has(store):
+    row = make_row()
+    assert not store.has(row)
+    store.append(row)
+    assert store.has(row)
+    assert store.has(row_key(row))
+    assert store.has(tuple(row[c] for c in KEY_COLUMNS))
+    assert not store.has(make_row(dataset="ade20k"))
+    assert row_key(row) == (
+        "deeplabv3-resnet101", "coco_voc", "voc", "val", row["protocol_json"], "none", "fp32", "0123456789ab",
+    )  # fmt: skip
+    # the same model in another dtype or with TTA is another row
+    assert not store.has(make_row(dtype="bf16")) and not store.has(make_row(tta="flip"))
+    with pytest.raises(ValueError):
+        store.has(("too", "short"))
+
+
+def test_missing_columns_refused(store):
+    row = make_row()
+    del row["mIoU"], row["command"]
+    with pytest.raises(ValueError, match=r"missing.*mIoU.*command"):
+        store.append(row)
+    assert not store.path.exists()
+
+
+def test_extra_columns_refused(store):
+    with pytest.raises(ValueError, match="unknown.*speed_bonus"):
+        store.append(make_row(speed_bonus=1.0))
+    assert not store.path.exists()
+
+
+def test_reported_source_refused(store):
+    with pytest.raises(ValueError, match="measured"):
+        store.append(make_row(source="reported"))
+
+
+def test_bad_value_types_refused(store):
+    with pytest.raises(ValueError, match="mIoU"):
+        store.append(make_row(mIoU="high"))
+    with pytest.raises(ValueError, match="num_images"):
+        store.append(make_row(num_images=1.5))
+
+
+def test_per_class_companion_written(store):
+    row = make_row()
+    store.append(row, make_classes(3))
+    assert store.per_class_path.name == f"results.per_class{store.path.suffix}"
+    pc = store.read_per_class()
+    assert list(pc.columns) == PER_CLASS_COLUMNS
+    assert len(pc) == 3
+    assert all(tuple(r) == row_key(row) for r in pc[list(KEY_COLUMNS)].itertuples(index=False, name=None))
+    assert list(pc["class_index"]) == [0, 1, 2]
+    assert list(pc["IoU"]) == [50.0, 51.0, 52.0]
+
+
+def test_per_class_nan_kept(store):
+    classes = make_classes(2)
+    classes[1]["IoU"] = math.nan
+    classes[1]["Dice"] = None
+    store.append(make_row(), classes)
+    pc = store.read_per_class()
+    assert math.isnan(pc["IoU"][1]) and math.isnan(pc["Dice"][1])
+    assert pc["IoU"][0] == 50.0
+
+
+def test_per_class_malformed_refused(store):
+    with pytest.raises(ValueError, match="class_name"):
+        store.append(make_row(), [{"class_index": 0, "IoU": 1.0, "Acc": 1.0, "Dice": 1.0}])
+    with pytest.raises(ValueError, match="repeated"):
+        store.append(make_row(), make_classes(2) + make_classes(1))
+    with pytest.raises(ValueError, match="differs"):
+        store.append(make_row(), [{**make_classes(1)[0], "dataset": "ade20k"}])
+    assert not store.path.exists() and not store.per_class_path.exists()
+
+
+def plant_orphans(store: ResultsStore, row: dict, classes: list[dict]) -> None:
+    """Add per-class rows for ``row``'s key without its main row: what a crash between the replacements leaves."""
+    orphans = pd.DataFrame([{**dict(zip(KEY_COLUMNS, row_key(row), strict=True)), **c} for c in classes])
+    frame = (
+        pd.concat([store.read_per_class(), orphans], ignore_index=True)
+        if store.per_class_path.exists()
+        else orphans
+    )
+    store.per_class_path.parent.mkdir(parents=True, exist_ok=True)
+    if store.path.suffix == ".parquet":
+        frame.to_parquet(store.per_class_path, index=False)
+    else:
+        frame.to_csv(store.per_class_path, index=False)
+
+
+def test_orphan_per_class_rows_replaced(store):
+    other = make_row(model="other")
+    store.append(other, make_classes(2, iou=10.0))
+    row = make_row()
+    plant_orphans(store, row, make_classes(5, iou=0.0))
+    assert not store.has(row)
+    assert len(store.read_per_class()) == 7
+
+    store.append(row, make_classes(3, iou=50.0))
+    pc = store.read_per_class()
+    mine = pc[pc["model"] == row["model"]]
+    assert list(mine["IoU"]) == [50.0, 51.0, 52.0]
+    assert list(pc[pc["model"] == "other"]["IoU"]) == [10.0, 11.0]
+
+
+def test_orphan_per_class_rows_dropped_when_appending_without_per_class(store):
+    row = make_row()
+    plant_orphans(store, row, make_classes(2))
+    store.append(row)
+    assert len(store.read_per_class()) == 0
+
+
+def test_crash_on_main_replace_keeps_old_rows(store, monkeypatch):
+    first = make_row(model="first")
+    store.append(first, make_classes(2))
+    before = store.path.read_bytes()
+    real_replace = os.replace
+
+    def interrupted_replace(src, dst):
+        if Path(dst) == store.path:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    row = make_row()
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        store.append(row, make_classes(3))
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    assert store.path.read_bytes() == before
+    assert store.done_keys() == {row_key(first)}
+    assert not store.has(row)
+    # No temp file left behind, hidden or not (the lock file is the only dot file).
+    names = sorted(p.name for p in store.path.parent.iterdir())
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert visible_files(store.path.parent) == sorted([store.path.name, store.per_class_path.name])
+
+    store.append(row, make_classes(3))
+    assert store.done_keys() == {row_key(first), row_key(row)}
+    pc = store.read_per_class()
+    assert len(pc[pc["model"] == row["model"]]) == 3  # orphans replaced, not duplicated
+    with pytest.raises(DuplicateResultError):
+        store.append(row, make_classes(3))
+
+
+def test_crash_while_writing_temp_leaves_nothing(store, monkeypatch):
+    store.append(make_row(model="first"))
+    before = store.path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(KeyboardInterrupt):
+        store.append(make_row())
+    monkeypatch.undo()
+    assert store.path.read_bytes() == before
+    assert not [p for p in store.path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"model,weights\nx,y\n", "missing column"),
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage\x00", "cannot be read"),
+    ],
+)
+def test_malformed_csv_refused_and_untouched(tmp_path, content, what):
+    path = tmp_path / "broken_results.csv"
+    path.write_bytes(content)
+    store = ResultsStore(path)
+    with pytest.raises(ResultsFileError, match=what) as info:
+        store.read()
+    assert "broken_results.csv" in str(info.value)
+    with pytest.raises(ResultsFileError):
+        store.append(make_row())
+    assert path.read_bytes() == content
+
+
+def test_truncated_csv_row_refused(tmp_path):
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append(make_row(model="a"))
+    store.append(make_row(model="b"))
+    data = store.path.read_bytes()
+    truncated = data[: len(data) - 40]
+    store.path.write_bytes(truncated)
+    with pytest.raises(ResultsFileError, match="results.csv.*fields"):
+        store.read()
+    with pytest.raises(ResultsFileError):
+        store.append(make_row(model="c"))
+    assert store.path.read_bytes() == truncated
+
+
+def test_malformed_csv_extra_column_and_bad_value(tmp_path):
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append(make_row())
+    df = pd.read_csv(store.path, dtype=str, keep_default_na=False)
+    df.assign(surprise="1").to_csv(store.path, index=False)
+    with pytest.raises(ResultsFileError, match="unexpected column.*surprise"):
+        store.read()
+    df.assign(mIoU="lots").to_csv(store.path, index=False)
+    with pytest.raises(ResultsFileError, match="results.csv.*lots"):
+        store.read()
+    pd.concat([df, df]).to_csv(store.path, index=False)
+    with pytest.raises(ResultsFileError, match="share a key"):
+        store.read()
+
+
+def test_malformed_parquet_refused_and_untouched(tmp_path):
+    path = tmp_path / "results.parquet"
+    path.write_bytes(b"not parquet at all")
+    store = ResultsStore(path)
+    with pytest.raises(ResultsFileError, match="results.parquet"):
+        store.read()
+    with pytest.raises(ResultsFileError):
+        store.append(make_row())
+    assert path.read_bytes() == b"not parquet at all"
+
+
+def test_malformed_per_class_file_blocks_append(tmp_path):
+    store = ResultsStore(tmp_path / "results.csv")
+    store.per_class_path.write_bytes(b"model\nx\n")
+    with pytest.raises(ResultsFileError, match="results.per_class.csv"):
+        store.append(make_row(), make_classes())
+    assert not store.path.exists()
+    assert store.per_class_path.read_bytes() == b"model\nx\n"
+
+
+_floats = st.floats(allow_nan=True, allow_infinity=False) | st.sampled_from(
+    [0.1, 1 / 3, 66.43210987654321, 5e-324, 1.7976931348623157e308, -0.0]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(_floats, min_size=7, max_size=7))
+def test_floats_round_trip_exactly(tmp_path_factory, values):
+    directory = tmp_path_factory.mktemp("floats")
+    for name in ("r.csv", "r.parquet"):
+        store = ResultsStore(directory / name)
+        float_columns = (*METRIC_COLUMNS, "images_per_s", "wall_s")
+        row = make_row(**dict(zip(float_columns, values, strict=True)))
+        store.append(row)
+        got = store.read().iloc[0]
+        for column, value in zip(float_columns, values, strict=True):
+            if math.isnan(value):
+                assert math.isnan(got[column]), (name, column)
+            else:
+                assert got[column] == value and math.copysign(1, got[column]) == math.copysign(1, value)
+
+
+def test_string_columns_not_reinterpreted(tmp_path):
+    # Versions like "1.10" and notes like "NaN" or "" must come back as the same strings, not floats / NaN.
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append(make_row(torch_version="1.10", notes="NaN", cuda_version="", weights="007"))
+    got = store.read().iloc[0]
+    assert got["torch_version"] == "1.10"
+    assert got["notes"] == "NaN"
+    assert got["cuda_version"] == ""
+    assert got["weights"] == "007"
+    assert store.has(make_row(torch_version="1.10", notes="NaN", cuda_version="", weights="007"))
+
+
+def test_environment_fields_are_strings():
+    env = environment("cpu")
+    expected = {
+        "device_type",
+        "device_name",
+        "cpu_cores",
+        "driver_version",
+        "torch_version",
+        "cuda_version",
+        "cudnn_version",
+        "zoo_version",
+        "timm_version",
+        "smp_version",
+        "torchvision_version",
+        "python_version",
+        "platform",
+    }
+    assert set(env) == expected
+    assert all(isinstance(v, str) for v in env.values())
+    assert env["device_type"] == "cpu"
+    assert env["device_name"] and "cores" in env["device_name"]
+    assert env["torch_version"] and env["python_version"]
+    assert set(ENVIRONMENT_ID_FIELDS) <= set(env)
+
+
+def test_environment_id_stable_and_sensitive():
+    env = environment("cpu")
+    eid = environment_id(env)
+    assert len(eid) == 12 and all(c in "0123456789abcdef" for c in eid)
+    assert environment_id(dict(env)) == eid
+    assert environment_id(dict(reversed(list(env.items())))) == eid
+    assert environment_id({**env, "python_version": "0.0", "platform": "elsewhere"}) == eid
+    assert environment_id({**env, "torch_version": env["torch_version"] + ".post1"}) != eid
+    assert environment_id({**env, "device_name": "Other GPU"}) != eid
+    # A fixed input gives a fixed id across processes and releases (the hash must not change silently).
+    fixed = {f: f"v-{f}" for f in ENVIRONMENT_ID_FIELDS}
+    assert environment_id(fixed) == environment_id(dict(sorted(fixed.items())))

@@ -1,0 +1,135 @@
+"""The environment fingerprint stored with every benchmark result.
+
+Two results are only comparable when they were produced by the same software on the same hardware, so
+every row of the results store carries :func:`environment_id`, a short hash over the fields that can change
+the numbers, and the readable fields themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+
+import torch
+
+__all__ = ["ENVIRONMENT_ID_FIELDS", "environment", "environment_id"]
+
+#: The fields of :func:`environment` that can change a measured number (accuracy or speed). Python version and
+#: OS string are recorded but left out: they do not change what the model computes, and hashing them would
+#: split otherwise identical results into separate rows. ``device_type`` is in because the same machine's CPU
+#: and accelerator give different numbers while sharing the CPU model string.
+ENVIRONMENT_ID_FIELDS: tuple[str, ...] = (
+    "device_type",
+    "device_name",
+    "torch_version",
+    "cuda_version",
+    "cudnn_version",
+    "zoo_version",
+    "timm_version",
+    "smp_version",
+    "torchvision_version",
+)
+
+# Distribution names looked up with importlib.metadata; never imported (importing timm or smp costs seconds).
+_DISTRIBUTIONS = {
+    "zoo_version": "zoo",
+    "timm_version": "timm",
+    "smp_version": "segmentation-models-pytorch",
+    "torchvision_version": "torchvision",
+}
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _cpu_model() -> str:
+    # /proc/cpuinfo names the model on Linux x86 ("model name"); platform.processor() is often just "x86_64" or
+    # empty there, so it is only the fallback (macOS, Windows, ARM boards without "model name").
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _nvidia_driver_version() -> str:
+    # torch does not expose the driver version; NVML does when nvidia-ml-py happens to be installed.
+    # Anything going wrong here must not stop a benchmark, hence the broad except.
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception:
+        return ""
+
+
+def environment(device: str | torch.device = "cpu") -> dict[str, str]:
+    """Describe the software and hardware a benchmark runs on.
+
+    Args:
+        device: the device the model runs on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``torch.device(...)``).
+            For CUDA the device name is the GPU's (``torch.cuda.get_device_name``); for every other device
+            type it is the CPU model followed by the logical core count, e.g. ``"AMD EPYC 7763 (16 cores)"``,
+            because CPU speed figures depend on both.
+
+    Returns:
+        A dict whose values are all strings (``""`` where a value is unknown or does not apply) with the keys
+        ``device_type``, ``device_name``, ``cpu_cores``, ``driver_version`` (NVIDIA driver, only when
+        ``pynvml`` is importable), ``torch_version``, ``cuda_version`` (``torch.version.cuda``: the CUDA
+        torch was built with), ``cudnn_version``, ``zoo_version``, ``timm_version``, ``smp_version``,
+        ``torchvision_version`` (installed distribution versions; the packages are not imported),
+        ``python_version`` and ``platform``. The key names match the results store's columns where the two
+        overlap, so a harness can copy them over.
+    """
+    dev = torch.device(device)
+    cores = os.cpu_count() or 0
+    driver = ""
+    if dev.type == "cuda":
+        device_name = torch.cuda.get_device_name(dev)
+        driver = _nvidia_driver_version()
+    else:
+        device_name = f"{_cpu_model()} ({cores} cores)"
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    env = {
+        "device_type": dev.type,
+        "device_name": device_name,
+        "cpu_cores": str(cores),
+        "driver_version": driver,
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda or "",
+        "cudnn_version": "" if cudnn is None else str(cudnn),
+        **{key: _distribution_version(dist) for key, dist in _DISTRIBUTIONS.items()},
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    return {key: str(value) for key, value in env.items()}
+
+
+def environment_id(env: dict[str, str]) -> str:
+    """A short stable identifier of the parts of ``env`` that can change a result.
+
+    It is the first 12 hex digits of the SHA-256 of the JSON of the sorted ``(field, value)`` pairs of
+    :data:`ENVIRONMENT_ID_FIELDS` (a missing field counts as ``""``). Equal environments always give the same
+    id, across processes and machines; a different device, torch, CUDA, cuDNN, zoo, timm, smp or torchvision
+    version gives a different one. Other fields (python version, platform, driver) are ignored.
+    """
+    items = sorted((field, str(env.get(field, ""))) for field in ENVIRONMENT_ID_FIELDS)
+    # JSON rather than str(): an unambiguous encoding that does not depend on Python's repr rules.
+    payload = json.dumps(items, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return hashlib.sha256(payload).hexdigest()[:12]
