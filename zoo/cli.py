@@ -1,6 +1,11 @@
-"""The ``zoo`` command: ``zoo list [PATTERN...]`` and ``zoo info NAME``, as rich tables.
+"""The ``zoo`` command: ``zoo list [PATTERN...]`` and ``zoo info NAME``, as rich tables, and ``zoo data``.
 
-Neither command imports torch, timm or smp (except ``zoo list --on-demand``, which asks timm for its names).
+``zoo data check DATASET [--data-root R] [--split S]`` reads every sample of a split and prints the counts and
+every problem (exit 1 if any). ``zoo data download voc|ade20k|cityscapes [--data-root R]`` downloads,
+verifies and unpacks an official archive (cityscapes: prints how to get it by hand). The data root defaults
+to ``$ZOO_DATA``, else the platform's user data folder (:mod:`zoo.datasets.locations`).
+
+No command imports torch, timm or smp (except ``zoo list --on-demand``, which asks timm for its names).
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     info = commands.add_parser("info", help="describe one model and its weights")
     info.add_argument("name", help="a model name, optionally with .tag")
+    data = commands.add_parser("data", help="check or download datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    check = data_commands.add_parser("check", help="read every sample of a split; report every problem")
+    check.add_argument("dataset", help="voc, cityscapes or ade20k")
+    check.add_argument("--data-root", help="folder holding the dataset (default: $ZOO_DATA or user data dir)")
+    check.add_argument("--split", default="val", help="split to check (default: val)")
+    download = data_commands.add_parser("download", help="download, verify and unpack an official archive")
+    download.add_argument("dataset", choices=["voc", "ade20k", "cityscapes"])
+    download.add_argument("--data-root", help="where to unpack (default: $ZOO_DATA or user data dir)")
+    download.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -41,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(console, args)
+        if args.command == "data":
+            return _data(console, args)
         return _info(console, args.name)
     except ZooError as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
@@ -73,6 +90,69 @@ def _list(console, args: argparse.Namespace) -> int:
             ", ".join(f"{w.tag} ({w.dataset})" for w in shown),
         )
     console.print(table)
+    return 0
+
+
+def _data(console, args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from zoo.datasets import DatasetError
+
+    try:
+        if args.data_command == "check":
+            return _data_check(console, args)
+        return _data_download(console, args)
+    except DatasetError as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        return 2
+
+
+def _data_check(console, args: argparse.Namespace) -> int:
+    """``zoo data check``: the CheckReport as a table of counts, then every problem; 1 if there are any."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from zoo.datasets import ALIASES, DATASET_NAMES, DatasetError, check
+    from zoo.datasets.locations import default_data_root
+
+    key = ALIASES.get(args.dataset.lower(), args.dataset.lower())
+    if key not in DATASET_NAMES:
+        raise DatasetError(f"unknown dataset {args.dataset!r}; known: {', '.join(DATASET_NAMES)}")
+    root = args.data_root if args.data_root is not None else default_data_root()
+    report = check(key, root, args.split)
+    table = Table(show_header=False, title=f"{report.dataset} {report.split}", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("root", escape(report.root))
+    table.add_row("samples", str(report.num_samples))
+    table.add_row("ok", str(report.num_ok))
+    table.add_row("problems", f"[red]{len(report.problems)}[/red]" if report.problems else "0")
+    if report.num_ok:
+        total = sum(report.class_pixels) + report.ignore_pixels
+        present = sum(1 for n in report.class_pixels if n)
+        table.add_row("pixels", f"{total:,} ({report.ignore_pixels:,} ignore)")
+        table.add_row("classes present", f"{present} of {len(report.class_pixels)}")
+    console.print(table)
+    # The report's own one-line summary, unboxed: easy to grep in logs.
+    console.print(escape(str(report).splitlines()[0]), highlight=False, soft_wrap=True)
+    for sample_id, message in report.problems:
+        console.print(
+            f"[red]problem[/red] {escape(sample_id)}: {escape(message)}", highlight=False, soft_wrap=True
+        )
+    return 1 if report.problems else 0
+
+
+def _data_download(console, args: argparse.Namespace) -> int:
+    """``zoo data download``: fetch and unpack voc/ade20k; for cityscapes print the manual steps."""
+    from rich.markup import escape
+
+    from zoo.datasets.download import cityscapes_instructions, download_archive
+
+    if args.dataset == "cityscapes":
+        console.print(escape(cityscapes_instructions(args.data_root)), highlight=False, soft_wrap=True)
+        return 0
+    target = download_archive(args.dataset, args.data_root, progress=not args.no_progress)
+    console.print(f"{args.dataset} unpacked at {escape(str(target))}", highlight=False, soft_wrap=True)
     return 0
 
 
