@@ -63,7 +63,8 @@ def test_the_console_script_does_not_import_torch(command):
     subprocess.run([sys.executable, "-c", code, *command], check=True, capture_output=True)
 
 
-def test_zoo_bench_says_it_is_coming():
+def test_zoo_bench_speed_says_it_is_coming(capsys):
     from zoo.bench.cli import main as bench_main
 
-    assert bench_main([]) == 2
+    assert bench_main(["speed", "--models", "unet-resnet18"]) == 2
+    assert "not available yet" in capsys.readouterr().err

@@ -210,3 +210,10 @@ def test_import_and_listing_do_not_import_torch_timm_or_smp():
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     assert heavy.strip() == "[]"
+
+
+def test_unregister_removes_one_family_only(registry):
+    registry.unregister("generic:deeplabv3-resnet101")
+    assert [e.family for e in registry.entries() if e.name == "deeplabv3-resnet101"] == ["reference"]
+    with pytest.raises(UnknownModelError, match="to unregister"):
+        registry.unregister("generic:deeplabv3-resnet101")

@@ -160,7 +160,7 @@ def slide_windows(
 
 
 def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: Protocol) -> torch.Tensor:
-    """Logits ``(1, C, h, w)`` of ``model`` on a preprocessed image ``(1, 3, h, w)``, at that same size.
+    """Logits ``(N, C, h, w)`` of ``model`` on preprocessed images ``(N, 3, h, w)`` of one size, at that size.
 
     * ``protocol.inference == "whole"``: one forward pass. If ``protocol.size_divisor`` is set the input is
       zero-padded at the bottom and right to a multiple of it (networks with an output stride need it) and
@@ -172,8 +172,8 @@ def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: Protoc
     Runs under :func:`torch.inference_mode` on the device of ``image``; the model is not switched to eval
     mode here (the caller owns it).
     """
-    if image.ndim != 4 or image.shape[0] != 1:
-        raise ValueError(f"expected a (1, 3, h, w) tensor, got shape {tuple(image.shape)}")
+    if image.ndim != 4:
+        raise ValueError(f"expected an (N, 3, h, w) tensor, got shape {tuple(image.shape)}")
     height, width = int(image.shape[-2]), int(image.shape[-1])
     align = protocol.align_corners
     with torch.inference_mode():
@@ -194,11 +194,12 @@ def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: Protoc
             window = _pad_bottom_right(image[..., y1:y2, x1:x2], crop_h, crop_w)
             out = _forward(model, window, align)[..., : y2 - y1, : x2 - x1]
             if logits is None:
-                logits = torch.zeros((1, out.shape[1], height, width), dtype=out.dtype, device=image.device)
+                logits = torch.zeros(
+                    (out.shape[0], out.shape[1], height, width), dtype=out.dtype, device=image.device
+                )
             logits[..., y1:y2, x1:x2] += out
             count[..., y1:y2, x1:x2] += 1
         # slide_windows covers every pixel, so count >= 1 everywhere and the division is safe.
-        assert logits is not None and bool((count >= 1).all())
         return logits / count
 
 

@@ -189,6 +189,17 @@ class Registry:
             bucket.sort(key=lambda e: -e.priority)
         return updated
 
+    def unregister(self, qualified_name: str) -> ModelEntry:
+        """Remove the entry ``family:name`` (a plugin unloading itself, a test cleaning up) and return it."""
+        family, _, name = qualified_name.lower().partition(":")
+        for entry in self._entries.get(name, ()):
+            if entry.family == family:
+                self._entries[name].remove(entry)
+                if not self._entries[name]:
+                    del self._entries[name]
+                return entry
+        raise UnknownModelError(f"no entry {qualified_name!r} to unregister (use 'family:name')")
+
     def rename(self, old: str, new: str) -> None:
         """Keep ``old`` working for ``new``, with a :class:`ZooDeprecationWarning` each time it is used."""
         self._renamed[old.lower()] = new.lower()

@@ -1,0 +1,191 @@
+"""zoo-bench end to end: a plugin model whose predictions are known, evaluated through the CLI on generated
+VOC, Cityscapes and ADE20K layouts, with its weights fetched from a Hub stand-in on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from layouts import write_ade20k, write_cityscapes, write_voc
+from loopback import Route, serve
+from safetensors.torch import save as safetensors_save
+
+import zoo
+from zoo.bench.cli import main
+from zoo.classes import LABEL_SPACES
+from zoo.datasets import get_dataset
+from zoo.metrics import summarize
+from zoo.weights import Protocol, WeightRecord
+
+REVISION = "0" * 40
+# Raw pixels in, no resize: the oracle sees every pixel where the ground truth has it.
+RAW = Protocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=255.0, resize="none")
+
+
+def position_class(height: int, width: int, num_classes: int) -> torch.Tensor:
+    """The oracle's prediction: a fixed function of the pixel position, independent of the image."""
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return (ys // 2 * 7 + xs // 3) % num_classes
+
+
+class PositionOracle(torch.nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.register_buffer("scale", torch.ones(()))  # something for the checkpoint to carry
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        classes = position_class(x.shape[-2], x.shape[-1], self.num_classes).to(x.device)
+        logits = torch.nn.functional.one_hot(classes, self.num_classes).permute(2, 0, 1).float()
+        return (logits * self.scale).expand(x.shape[0], -1, -1, -1)
+
+
+def oracle_position(num_classes: int = 21, **kwargs):
+    return PositionOracle(num_classes)
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """A Hub stand-in serving the oracle's checkpoint; the oracle is a plugin with weights for each dataset,
+    registered for this module only."""
+    for server in serve():
+        data = safetensors_save({"scale": torch.ones(())})
+        server.routes[f"/test/oracle/resolve/{REVISION}/model.safetensors"] = Route(data)
+        zoo.register_model("oracle-position", family="test-plugin")(oracle_position)
+        for dataset, classes in LABEL_SPACES.items():
+            zoo.register_weights(
+                "oracle-position",
+                WeightRecord(
+                    tag=dataset, dataset=dataset, trained_on="nothing: a test oracle", class_names=classes,
+                    protocol=RAW, license="MIT", hf_repo="test/oracle", hf_revision=REVISION,
+                    hf_filename="model.safetensors", sha256=hashlib.sha256(data).hexdigest(), note="test oracle",
+                ),
+            )  # fmt: skip
+        try:
+            yield server
+        finally:
+            zoo.REGISTRY.unregister("test-plugin:oracle-position")
+
+
+@pytest.fixture(autouse=True)
+def _env(isolated_cache, monkeypatch, hub):
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+
+
+def expected_summary(dataset_name: str, root) -> dict:
+    """The metrics the oracle must get, from the loader's labels and a plain NumPy confusion matrix."""
+    dataset = get_dataset(dataset_name, root, "val")
+    classes = len(LABEL_SPACES[dataset_name])
+    matrix = np.zeros((classes, classes), np.int64)
+    for _, label, _ in dataset:
+        prediction = position_class(*label.shape, classes).numpy()
+        valid = label != 255
+        np.add.at(matrix, (label[valid].astype(np.int64), prediction[valid]), 1)
+    return summarize(matrix)
+
+
+WRITERS = {
+    "voc": write_voc,
+    "cityscapes": lambda root: write_cityscapes(root / "cityscapes"),
+    "ade20k": write_ade20k,
+}
+
+
+@pytest.mark.parametrize("dataset", ["voc", "cityscapes", "ade20k"])
+def test_oracle_evaluates_to_exactly_the_expected_numbers(dataset, tmp_path, capsys):
+    WRITERS[dataset](tmp_path / "data")
+    results = tmp_path / "results.csv"
+    code = main(["--dataset", dataset, "--data-root", str(tmp_path / "data"), "--models", "oracle-*",
+                 "--results", str(results), "--device", "cpu"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    rows = pd.read_csv(results)
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    expected = expected_summary(dataset, tmp_path / "data")
+    for metric in ("mIoU", "aAcc", "mAcc", "fwIoU", "mDice"):
+        assert row[metric] == pytest.approx(expected[metric], abs=1e-9), metric
+    assert (row["model"], row["weights"], row["dataset"], row["split"]) == (
+        "oracle-position",
+        dataset,
+        dataset,
+        "val",
+    )
+    assert row["source"] == "measured" and row["protocol"] == "ss whole orig"
+    assert "oracle-position" in capsys.readouterr().out
+
+
+def test_resume_skips_done_rows_and_limit_is_part_of_the_split(tmp_path, capsys):
+    write_ade20k(tmp_path / "data")
+    results = tmp_path / "ade.csv"
+    args = ["--dataset", "ade20k", "--data-root", str(tmp_path / "data"), "--models", "oracle-position",
+            "--results", str(results), "--device", "cpu", "--limit", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert main([*args, "--resume"]) == 0
+    assert "already in" in capsys.readouterr().err
+    rows = pd.read_csv(results)
+    assert len(rows) == 1 and rows.iloc[0]["split"] == "val[:2]" and rows.iloc[0]["num_images"] == 2
+
+
+def test_interrupted_sweep_resumed_ends_with_the_rows_of_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
+    write_voc(tmp_path / "data")
+    common = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--allow-untrained",
+              "--models", "oracle-position", "classic:unet-original"]  # fmt: skip
+    assert main([*common, "--results", str(tmp_path / "straight.csv")]) == 0
+
+    import zoo.bench.evaluate as evaluate_module
+
+    real_evaluate = evaluate_module.evaluate
+    calls = {"n": 0}
+
+    def interrupted_second_model(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", interrupted_second_model)
+    assert main([*common, "--results", str(tmp_path / "resumed.csv")]) == 130
+    assert len(pd.read_csv(tmp_path / "resumed.csv")) == 1
+    monkeypatch.setattr(evaluate_module, "evaluate", real_evaluate)
+    assert main([*common, "--results", str(tmp_path / "resumed.csv"), "--resume"]) == 0
+
+    columns = ["model", "weights", "dataset", "split", "num_images", "mIoU", "aAcc", "mAcc", "fwIoU", "mDice"]
+    straight = pd.read_csv(tmp_path / "straight.csv")[columns].sort_values("model").reset_index(drop=True)
+    resumed = pd.read_csv(tmp_path / "resumed.csv")[columns].sort_values("model").reset_index(drop=True)
+    pd.testing.assert_frame_equal(straight, resumed)
+
+
+def test_failures_are_reported_and_the_sweep_goes_on(tmp_path, capsys):
+    write_voc(tmp_path / "data")
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu",
+                 "--models", "no_such-model", "unet-resnet18", "oracle-position",
+                 "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "unknown model 'no_such-model'" in err
+    assert "unet-resnet18 has no weights for voc" in err and "--allow-untrained" in err
+    assert pd.read_csv(tmp_path / "r.csv")["model"].tolist() == ["oracle-position"]
+
+
+def test_a_missing_dataset_root_is_a_clear_error(tmp_path, capsys):
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "nowhere"), "--models", "oracle-position",
+                 "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    assert code == 2 and "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_save_predictions_writes_the_official_format(tmp_path):
+    write_ade20k(tmp_path / "data")
+    out = tmp_path / "predictions"
+    code = main(["--dataset", "ade20k", "--data-root", str(tmp_path / "data"), "--models", "oracle-position",
+                 "--results", str(tmp_path / "r.csv"), "--device", "cpu", "--save-predictions", str(out)])  # fmt: skip
+    assert code == 0
+    written = sorted((out / "oracle-position.ade20k").glob("*.png"))
+    assert [p.stem for p in written] == ["ADE_val_00000001", "ADE_val_00000002", "ADE_val_00000003"]
+    from PIL import Image
+
+    annotation = np.asarray(Image.open(written[0]))
+    assert np.array_equal(annotation, position_class(*annotation.shape, 150).numpy() + 1)  # ADE's 1..150

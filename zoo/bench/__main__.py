@@ -1,0 +1,7 @@
+"""`python -m zoo.bench` runs zoo-bench (also under torchrun)."""
+
+import sys
+
+from zoo.bench.cli import main
+
+sys.exit(main())
