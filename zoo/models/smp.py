@@ -279,7 +279,9 @@ def _write_manifest(path: str) -> None:
         if len(names) == len(encoders):
             lines.append(f"    {json.dumps(architecture)}: ENCODERS,")
         else:
-            lines.append(f"    {json.dumps(architecture)}: ({''.join(json.dumps(e) + ', ' for e in names).rstrip()}),")
+            lines.append(
+                f"    {json.dumps(architecture)}: ({''.join(json.dumps(e) + ', ' for e in names).rstrip()}),"
+            )
     lines += [
         "}",
         "",
