@@ -90,3 +90,33 @@ def test_out_of_memory_at_batch_one_is_raised(monkeypatch):
 def test_bf16_autocast_runs_on_cpu():
     result, _ = run(conv_model(), samples([(16, 16)] * 2), dtype="bf16")
     assert int(result.matrix.sum()) == 2 * 15 * 16  # every non-ignored pixel counted once
+
+
+def test_multi_scale_and_flip_average_probabilities_and_keep_a_per_pixel_model_exact():
+    """A 1x1 conv predicts each pixel from its colour alone: on uniform images every scale and mirror
+    agrees, so multi-scale + flip must reproduce the single-scale prediction exactly."""
+    data = []
+    for index, colour in enumerate([(10, 200, 30), (250, 0, 120)]):
+        image = np.broadcast_to(np.array(colour, np.uint8), (24, 32, 3)).copy()
+        data.append((image, np.zeros((24, 32), np.int64), f"u{index}"))
+    single, single_predictions = run(conv_model(), data)
+    augmented, augmented_predictions = run(conv_model(), data, flip=True, scales=(0.5, 1.0, 1.75))
+    assert torch.equal(single.matrix, augmented.matrix)
+    for key in single_predictions:
+        assert np.array_equal(single_predictions[key], augmented_predictions[key])
+
+
+def test_flip_averages_the_mirrored_view():
+    """A model whose logits depend on the column: flip TTA averages column x with column W-1-x."""
+
+    class ColumnModel(torch.nn.Module):
+        def forward(self, x):
+            columns = torch.arange(x.shape[-1], dtype=torch.float32).expand(x.shape[0], 1, x.shape[-2], -1)
+            return torch.cat([columns, x.shape[-1] - 1 - columns - 0.5], 1)  # class 1 wins on the left
+
+    data = [(np.zeros((4, 8, 3), np.uint8), np.zeros((4, 8), np.int64), "c")]
+    _, plain = run(ColumnModel(), data)
+    _, flipped = run(ColumnModel(), data, flip=True)
+    assert plain["c"][0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    # averaged with its mirror, p0 = (sigmoid(2x - 6.5) + sigmoid(7.5 - 2x)) / 2 > 1/2 in every column
+    assert flipped["c"][0].tolist() == [0] * 8

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
-    parser.add_argument("--tta", choices=("none", "flip"), default="none")
+    parser.add_argument("--tta", choices=("none", "flip", "ms", "ms+flip"), default="none",
+                        help="test-time augmentation: flip, multi-scale (mmseg's ratios 0.5-1.75), or both")  # fmt: skip
     parser.add_argument("--limit", type=int, help="only the first N images of the split")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--results", default="results.csv", help="results store (.csv, or .parquet)")
@@ -135,9 +136,9 @@ def _no_weights_message(entry: ModelEntry, args: argparse.Namespace) -> str:
 
 
 def protocol_code(protocol: Protocol, tta: str) -> str:
-    """A short readable protocol label such as ``ss whole 520`` or ``ss+flip slide 1024``."""
-    code = protocol.short_code()
-    return code.replace("ss ", "ss+flip ", 1) if tta == "flip" else code
+    """A short readable protocol label such as ``ss whole 520`` or ``ms+flip slide 1024``."""
+    prefix = {"none": "ss", "flip": "ss+flip", "ms": "ms", "ms+flip": "ms+flip"}[tta]
+    return protocol.short_code().replace("ss ", f"{prefix} ", 1)
 
 
 def _dataset(args: argparse.Namespace):
@@ -272,7 +273,7 @@ def _row_template(job, args, split, num_images, protocol, device, env, env_id, c
 def _evaluate_job(job, args, dataset, num_images, protocol, device, num_classes, progress, images_task):
     import torch
 
-    from zoo.bench.evaluate import evaluate
+    from zoo.bench.evaluate import MULTI_SCALE_RATIOS, evaluate
     from zoo.factory import create
 
     torch.manual_seed(0)  # an untrained model's random initialisation, and so its row, is reproducible
@@ -297,7 +298,8 @@ def _evaluate_job(job, args, dataset, num_images, protocol, device, num_classes,
 
     return evaluate(
         model, samples, protocol, num_classes, device=device, dtype=args.dtype, batch_size=args.batch_size,
-        flip=args.tta == "flip", on_image=lambda n: progress.advance(images_task, n), on_prediction=on_prediction,
+        flip=args.tta.endswith("flip"), scales=MULTI_SCALE_RATIOS if args.tta.startswith("ms") else (1.0,),
+        on_image=lambda n: progress.advance(images_task, n), on_prediction=on_prediction,
     )  # fmt: skip
 
 

@@ -17,6 +17,9 @@ from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+# mmsegmentation's multi-scale test ratios (its configs' img_ratios), applied to the network-input size.
+MULTI_SCALE_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+
 # For a model evaluated without trained weights (--allow-untrained): ImageNet statistics, original size,
 # padded to a multiple of 32 (the largest output stride of the registered encoders), whole image.
 UNTRAINED_PROTOCOL = Protocol(
@@ -56,6 +59,7 @@ def evaluate(
     dtype: str = "fp32",
     batch_size: int = 1,
     flip: bool = False,
+    scales: tuple[float, ...] = (1.0,),
     on_image: Callable[[int], None] | None = None,
     on_prediction: Callable[[str, np.ndarray], None] | None = None,
 ) -> EvalResult:
@@ -73,6 +77,8 @@ def evaluate(
             so batching never pads an image and never changes a prediction; the order in which images are
             predicted changes, which a confusion matrix does not see.
         flip: horizontal-flip test-time augmentation (softmax probabilities averaged).
+        scales: ratios of the network-input size to predict at (:data:`MULTI_SCALE_RATIOS` for multi-scale
+            testing); the probabilities of every scale (and flip) are resized back and averaged.
         on_image: called with the number of images just finished (progress bars).
         on_prediction: called with ``(sample_id, prediction HxW int64 numpy)``; costs a device-to-host copy.
 
@@ -93,7 +99,9 @@ def evaluate(
         for start in range(0, len(batch), size):
             chunk = batch[start : start + size]
             try:
-                _predict_chunk(model, chunk, protocol, device, autocast_dtype, flip, matrix, on_prediction)
+                _predict_chunk(
+                    model, chunk, protocol, device, autocast_dtype, flip, scales, matrix, on_prediction
+                )
             except torch.OutOfMemoryError:
                 if size == 1:
                     raise
@@ -133,16 +141,17 @@ def _predict_chunk(
     device: torch.device,
     autocast_dtype: torch.dtype,
     flip: bool,
+    scales: tuple[float, ...],
     matrix: ConfusionMatrix,
     on_prediction: Callable[[str, np.ndarray], None] | None,
 ) -> None:
     x = torch.cat([item.x for item in chunk])
     enabled = autocast_dtype != torch.float32
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=enabled):
-        scores = predict_logits(model, x, protocol).float()
-        if flip:
-            mirrored = predict_logits(model, x.flip(-1), protocol).float().flip(-1)
-            scores = (scores.softmax(1) + mirrored.softmax(1)) / 2
+        if not flip and scales == (1.0,):
+            scores = predict_logits(model, x, protocol).float()
+        else:
+            scores = _augmented_probabilities(model, x, protocol, flip, scales)
     for index, item in enumerate(chunk):
         # resize the scores to the ground truth's size, never the ground truth to the scores'
         item_scores = scores[index : index + 1]
@@ -154,3 +163,28 @@ def _predict_chunk(
         matrix.update(prediction, item.label)
         if on_prediction is not None:
             on_prediction(item.sample_id, prediction.cpu().numpy())
+
+
+def _augmented_probabilities(
+    model: torch.nn.Module, x: torch.Tensor, protocol: Protocol, flip: bool, scales: tuple[float, ...]
+) -> torch.Tensor:
+    """Softmax probabilities averaged over ``scales`` (and their mirror images), at the size of ``x``."""
+    height, width = x.shape[-2:]
+    total = None
+    views = 0
+    for scale in scales:
+        scaled = x
+        if scale != 1.0:
+            size = (max(int(height * scale + 0.5), 1), max(int(width * scale + 0.5), 1))
+            scaled = F.interpolate(x, size=size, mode="bilinear", align_corners=protocol.align_corners)
+        for mirrored in (False, True) if flip else (False,):
+            logits = predict_logits(model, scaled.flip(-1) if mirrored else scaled, protocol).float()
+            logits = logits.flip(-1) if mirrored else logits
+            if logits.shape[-2:] != (height, width):
+                logits = F.interpolate(
+                    logits, size=(height, width), mode="bilinear", align_corners=protocol.align_corners
+                )
+            probabilities = logits.softmax(1)
+            total = probabilities if total is None else total + probabilities
+            views += 1
+    return total / views
