@@ -11,6 +11,7 @@ resolved when named and listed only with ``include_on_demand=True``, because the
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES
@@ -161,6 +162,8 @@ def _segformer_weights(variant: str, dataset: str) -> WeightRecord:
     if dataset == "ade20k":
         crop = "640x640" if variant == "b5" else "512x512"
         repo, classes, protocol = f"segformer-{variant}-{crop}-ade-160k", ADE20K_CLASSES, _ADE_PROTOCOL
+        if variant == "b5":  # the 640x640 model is tested at (2048, 640) (mmseg's ade20k-640x640 config)
+            protocol = replace(protocol, resize_size=(2048, 640))
     else:
         repo, classes, protocol = (
             f"segformer-{variant}-1024x1024-city-160k",
