@@ -1,0 +1,187 @@
+"""zoo-bench speed on the CPU: protocol fields, OOM rows, FLOP counts, the correctness gate, resume, MFU."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.bench.results import DuplicateResultError
+from zoo.bench.speed import (
+    SpeedConfig,
+    argmax_disagreement,
+    count_flops,
+    measure,
+    peak_tflops,
+    reference_labels,
+)
+from zoo.bench.speed_cli import speed_main
+from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore
+
+FAMILY = "test-speed"
+FAST = ["--warmup-iters", "1", "--warmup-seconds", "0", "--block-iters", "2", "--block-seconds", "0",
+        "--blocks", "2", "--device", "cpu"]  # fmt: skip
+QUICK = dict(warmup_iters=1, warmup_seconds=0.0, block_iters=2, block_seconds=0.0, blocks=2)
+
+
+class TinyNet(nn.Module):
+    """Two convolutions; the second halves the resolution, so upsampling is not a no-op."""
+
+    def __init__(self, num_classes: int = 21, oom_above: int | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, num_classes, 3, stride=2, padding=1)
+        self.oom_above = oom_above
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.oom_above is not None and x.shape[0] > self.oom_above:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (simulated)")
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+@pytest.fixture
+def tiny_models():
+    zoo.register_model("tinyspeed-plain", family=FAMILY)(lambda num_classes=21, **kw: TinyNet(num_classes))
+    zoo.register_model("tinyspeed-oom", family=FAMILY)(lambda num_classes=21, **kw: TinyNet(num_classes, 1))
+    try:
+        yield
+    finally:
+        zoo.REGISTRY.unregister(f"{FAMILY}:tinyspeed-plain")
+        zoo.REGISTRY.unregister(f"{FAMILY}:tinyspeed-oom")
+
+
+def test_cli_rows_carry_every_field(tiny_models, tmp_path):
+    results = tmp_path / "speed.csv"
+    argv = ["--models", "tinyspeed-plain", "unet-resnet18", "--size", "64x64", "--batch-sizes", "1",
+            "--results", str(results), *FAST]  # fmt: skip
+    assert speed_main(argv) == 0
+    df = SpeedStore(results).read()
+    assert list(df.columns) == SPEED_COLUMNS
+    assert len(df) == 4  # 2 models x 2 timed regions
+    assert set(df["timed"]) == {"forward", "forward+upsample+argmax"}
+    assert (df["status"] == "ok").all() and (df["correctness"] == "reference").all()
+    assert (df["weights"] == "none").all() and (df["device_type"] == "cpu").all()
+    for column in ("images_per_s", "images_per_s_min", "images_per_s_max", "latency_ms_p50", "latency_ms_p90",
+                   "latency_ms_p99", "gflops_per_image", "gmacs_per_image", "tflops_achieved", "first_call_s",
+                   "warmup_s_run", "argmax_disagreement"):  # fmt: skip
+        assert df[column].notna().all(), column
+    for column in ("peak_memory_mib", "peak_tflops", "mfu"):  # the CPU has no device memory, no known peak
+        assert df[column].isna().all(), column
+    assert (df["images_per_s_min"] <= df["images_per_s"]).all()
+    assert (df["images_per_s"] <= df["images_per_s_max"]).all()
+    assert (df["block_iters_run"] >= 2).all() and (df["warmup_iters_run"] >= 1).all()
+    tiny = df[df["model"] == "tinyspeed-plain"].set_index("timed")
+    assert tiny.loc["forward", "params"] == sum(p.numel() for p in TinyNet(21).parameters())
+    assert tiny.loc["forward", "height"] == 64 and tiny.loc["forward", "num_classes"] == 21
+    assert "upsample" in tiny.loc["forward+upsample+argmax", "uncounted_ops"]
+    assert "argmax" in tiny.loc["forward+upsample+argmax", "uncounted_ops"]
+    assert tiny.loc["forward", "latency_per"] == "batch of 1"
+    assert df["environment_id"].nunique() == 1 and df["torch_version"].iloc[0] == torch.__version__
+
+
+def test_oom_is_a_row_and_the_sweep_goes_on(tiny_models, tmp_path):
+    results = tmp_path / "speed.csv"
+    argv = ["--models", "tinyspeed-oom", "tinyspeed-plain", "--size", "16x16", "--batch-sizes", "1,2,4",
+            "--timed", "forward", "--results", str(results), *FAST]  # fmt: skip
+    assert speed_main(argv) == 0
+    df = SpeedStore(results).read()
+    status = {(r.model, r.batch_size): r.status for r in df.itertuples()}
+    assert status == {
+        ("tinyspeed-oom", 1): "ok", ("tinyspeed-oom", 2): "oom", ("tinyspeed-oom", 4): "oom",
+        ("tinyspeed-plain", 1): "ok", ("tinyspeed-plain", 2): "ok", ("tinyspeed-plain", 4): "ok",
+    }  # fmt: skip
+    oom = df[df["status"] == "oom"]
+    assert oom["images_per_s"].isna().all() and oom["notes"].str.contains("out of memory").all()
+
+
+def test_flops_match_a_hand_count():
+    net = TinyNet(num_classes=5).eval()
+    x = torch.randn(2, 3, 20, 12)
+    gflops, uncounted = count_flops(net, x)
+    conv1 = 2 * 3 * 8 * 3 * 3 * 20 * 12  # 2 * Cin * Cout * kh * kw * Hout * Wout; the bias is not counted
+    conv2 = 2 * 8 * 5 * 3 * 3 * 10 * 6
+    assert gflops * 1e9 == pytest.approx(2 * (conv1 + conv2), abs=0.5)
+    assert uncounted == "aten.relu"
+
+
+def test_correctness_gate():
+    torch.manual_seed(0)
+    net = TinyNet(num_classes=6).eval()
+    x = torch.randn(1, 3, 16, 16)
+    assert argmax_disagreement(net, net, x) == 0.0
+    perturbed = copy.deepcopy(net)
+    with torch.no_grad():
+        perturbed.conv2.bias += torch.arange(6.0)  # favours the last classes: many pixels change
+    assert argmax_disagreement(net, perturbed, x) > 0.001
+
+    base = SpeedConfig(height=16, width=16, **QUICK)
+    reference = reference_labels(net, base, "cpu")
+    assert measure(net, base, "cpu")["correctness"] == "reference"
+    variant = SpeedConfig(height=16, width=16, channels_last=True, timed="forward+upsample+argmax", **QUICK)
+    row = measure(net, variant, "cpu", reference=reference)
+    assert row["correctness"] == "ok" and row["argmax_disagreement"] <= 0.001
+    row = measure(perturbed, variant, "cpu", reference=reference)
+    assert row["correctness"] == "flagged" and row["argmax_disagreement"] > 0.001
+
+
+def test_resume_skips_done_rows(tiny_models, tmp_path, capsys):
+    results = tmp_path / "speed.parquet"
+    argv = ["--models", "tinyspeed-plain", "--size", "16x16", "--batch-sizes", "1", "--timed", "forward",
+            "--results", str(results), *FAST]  # fmt: skip
+    assert speed_main(argv) == 0
+    first = SpeedStore(results).read()
+    assert speed_main([*argv, "--resume", "--batch-sizes", "1,2"]) == 0
+    second = SpeedStore(results).read()
+    assert len(first) == 1 and len(second) == 2
+    pd.testing.assert_frame_equal(second.iloc[:1], first)
+    assert "skip tinyspeed-plain" in capsys.readouterr().err
+    with pytest.raises(DuplicateResultError):
+        SpeedStore(results).append(second.iloc[0].to_dict())
+
+
+def test_mfu_from_the_peak_table():
+    assert peak_tflops("NVIDIA H200", "bf16")[0] == 989.4
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "tf32")[0] == 494.7
+    assert peak_tflops("NVIDIA H200", "fp32")[0] == 66.9
+    assert peak_tflops("Intel(R) Xeon(R) (2 cores)", "fp32") == (None, "")
+    net = TinyNet().eval()
+    config = SpeedConfig(height=16, width=16, **QUICK)
+    cpu = measure(net, config, "cpu", device_name="AMD EPYC 7763 (16 cores)")
+    assert math.isnan(cpu["mfu"]) and math.isnan(cpu["peak_tflops"])
+    known = measure(net, config, "cpu", device_name="NVIDIA H200")
+    assert known["peak_tflops"] == 66.9 and known["peak_tflops_source"]
+    assert known["mfu"] == pytest.approx(known["tflops_achieved"] / 66.9)
+    assert known["tflops_achieved"] == pytest.approx(known["gflops_per_image"] * known["images_per_s"] / 1000)
+
+
+def test_cuda_graphs_are_skipped_on_the_cpu(tiny_models, tmp_path, capsys):
+    results = tmp_path / "speed.csv"
+    argv = [
+        "--models",
+        "tinyspeed-plain",
+        "--size",
+        "16x16",
+        "--cuda-graphs",
+        "--results",
+        str(results),
+        *FAST,
+    ]
+    assert speed_main(argv) == 0
+    assert "needs a CUDA device" in capsys.readouterr().err
+    assert not results.exists()
+
+
+def test_arguments_are_checked(tmp_path):
+    assert (
+        speed_main(["--models", "unet-resnet18", "--device", "cpu", "--results", str(tmp_path / "s.csv")])
+        == 2
+    )
+    with pytest.raises(SystemExit):
+        speed_main(["--models", "x", "--size", "64by64"])
+    with pytest.raises(SystemExit):
+        speed_main(["--models", "x", "--size", "64x64", "--dtype", "fp8"])
