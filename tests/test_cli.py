@@ -63,8 +63,21 @@ def test_the_console_script_does_not_import_torch(command):
     subprocess.run([sys.executable, "-c", code, *command], check=True, capture_output=True)
 
 
-def test_zoo_bench_speed_says_it_is_coming(capsys):
+def test_zoo_bench_dispatches_speed_and_merge(capsys):
     from zoo.bench.cli import main as bench_main
 
-    assert bench_main(["speed", "--models", "unet-resnet18"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert bench_main(["speed", "--models", "no_such-model", "--device", "cpu", "--size", "32x32"]) == 1
+    assert "unknown model 'no_such-model'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["merge", "--help"])
+    assert "--out" in capsys.readouterr().out
+
+
+def test_zoo_leaderboard_renders_the_pages(tmp_path, capsys):
+    code, _, _ = run_cli(
+        capsys, "leaderboard", "--results", str(tmp_path / "data"), "--out", str(tmp_path / "out")
+    )
+    assert code == 0
+    assert {p.name for p in (tmp_path / "out").glob("*.md")} == {
+        "README.md", "voc.md", "cityscapes.md", "ade20k.md", "speed.md",
+    }  # fmt: skip

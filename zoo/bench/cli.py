@@ -2,6 +2,12 @@
 
     zoo-bench --dataset voc --data-root ~/data --models 'deeplabv3-*' --weights coco_voc
     zoo-bench --dataset ade20k --models 'segformer-*' --tta flip --limit 200 --results results/ade.csv --resume
+    torchrun --nproc-per-node 8 -m zoo.bench --dataset cityscapes --models 'segformer-*'
+    zoo-bench --dataset ade20k --models '*' --shard 3/16 --results shards/     # one job of a job array
+    zoo-bench merge shards/ --out results.csv
+
+Under torchrun each rank evaluates a contiguous slice of the split and the confusion matrices are summed
+(see :mod:`zoo.bench.distributed`); rank 0 alone writes and shows progress.
 
 Each model that finishes is written to the store at once (atomically), so an interrupted sweep loses at
 most the model in progress, and ``--resume`` skips what is done. A model that fails is reported and the
@@ -57,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default="results.csv", help="results store (.csv, or .parquet)")
     parser.add_argument("--resume", action="store_true", help="skip the rows the store already has")
     parser.add_argument("--save-predictions", metavar="DIR", help="write predictions in the official format")
+    parser.add_argument("--shard", metavar="K/N", help="run only shard K (0-based, 0..N-1) of N of the sweep's "
+                        "jobs; --results may then be a folder, written as <folder>/shard-K-of-N.csv")  # fmt: skip
+    parser.add_argument("--dist-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="under torchrun: how long a rank waits for the others before failing")  # fmt: skip
     return parser
 
 
@@ -73,15 +83,27 @@ class Job:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo-bench`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("speed", "merge"):
-        print(f"zoo-bench {argv[0]} is not available yet: it is the next piece of work.", file=sys.stderr)
-        return 2
+    if argv and argv[0] == "merge":
+        from zoo.bench.merge import main as merge_main
+
+        return merge_main(argv[1:])
+    if argv and argv[0] == "speed":
+        from zoo.bench.speed_cli import speed_main
+
+        return speed_main(argv[1:])
     args = _parser().parse_args(argv)
     from rich.console import Console
 
-    console = Console(stderr=True)
+    from zoo.bench.distributed import DistContext
+
     try:
-        return _run(args, argv, console)
+        dist = DistContext.from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True, quiet=not dist.is_main)  # under torchrun only rank 0 speaks
+    try:
+        return _run(args, argv, console, dist)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/yellow]: the rows written so far are complete; rerun with --resume"
@@ -90,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZooError, ValueError, OSError) as error:
         console.print(f"[red]error:[/red] {error}", highlight=False)
         return 2
+    finally:
+        dist.close()
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -152,7 +176,13 @@ def _dataset(args: argparse.Namespace):
     return get_dataset(args.dataset, args.data_root or default_data_root(), args.split)
 
 
-def _run(args: argparse.Namespace, argv: list[str], console) -> int:
+def _job_key(job: Job, args: argparse.Namespace) -> tuple[str, ...]:
+    """What --shard sorts and splits: (model, weights, dataset)."""
+    model = job.entry.qualified_name if job.entry else job.name
+    return (model, job.weights.tag if job.weights else "untrained" if job.entry else "", args.dataset)
+
+
+def _run(args: argparse.Namespace, argv: list[str], console, dist=None) -> int:
     import torch
     from rich.progress import (
         BarColumn,
@@ -163,52 +193,76 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
         TimeRemainingColumn,
     )
 
+    from zoo.bench.distributed import DistContext, parse_shard, shard_jobs, shard_results_path
     from zoo.bench.environment import environment, environment_id
     from zoo.bench.results import ResultsStore, row_key
     from zoo.classes import LABEL_SPACES
 
+    dist = dist or DistContext()
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise ValueError("--batch-size and --limit must be at least 1")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.dist_timeout <= 0:
+        raise ValueError(f"--dist-timeout must be positive, got {args.dist_timeout}")
+    shard = parse_shard(args.shard) if args.shard else None
+    if shard:
+        args.results = str(shard_results_path(args.results, *shard))
+    device = dist.device(args.device)
+    dist.init(device, args.dist_timeout)
     dataset = _dataset(args)  # a missing root or split list stops here, before any model is built
     num_images = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     split = args.split if num_images == len(dataset) else f"{args.split}[:{num_images}]"
     classes = LABEL_SPACES[args.dataset]
     store = ResultsStore(Path(args.results))
-    env = environment(device)
+
+    def main_state():  # rank 0's environment and store decide for every rank, so all skip the same jobs
+        env = environment(device)
+        if dist.enabled:  # one result from W devices: its own environment id, apart from one device's
+            env["device_name"] = f"{dist.world_size} x {env['device_name']}"
+        return env, store.done_keys() if args.resume else set()
+
+    env, done = dist.broadcast(main_state)
     env_id = environment_id(env)
-    done = store.done_keys() if args.resume else set()
     command = "zoo-bench " + shlex.join(argv)
     jobs = _jobs(args)
+    if shard:
+        jobs = shard_jobs(jobs, lambda job: _job_key(job, args), *shard)
     failures: list[tuple[str, str]] = [(job.name, job.error) for job in jobs if job.error]
     finished: list[dict[str, Any]] = []
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, disable=not dist.is_main) as progress:
         runnable = [job for job in jobs if not job.error]
         models_task = progress.add_task("models", total=len(runnable), rate="")
         for job in runnable:
             protocol = job.weights.protocol if job.weights else _untrained_protocol()
             row = _row_template(job, args, split, num_images, protocol, device, env, env_id, command)
+            if dist.enabled:
+                row["device"] = f"{dist.world_size} x {torch.device(device).type}"
             if row_key(row) in done:
                 progress.console.print(f"skip {job.name}.{row['weights']}: already in {args.results}")
                 progress.advance(models_task)
                 continue
-            images_task = progress.add_task(f"{job.name}.{row['weights']}", total=num_images, rate="")
+            indices = _shard_indices(num_images, dist)
+            images_task = progress.add_task(f"{job.name}.{row['weights']}", total=len(indices), rate="")
             try:
                 result = _evaluate_job(
-                    job, args, dataset, num_images, protocol, device, len(classes), progress, images_task
+                    job, args, dataset, indices, protocol, device, len(classes), progress, images_task
                 )
+                error = None
             except KeyboardInterrupt:
                 raise
-            except Exception as error:  # one model's failure must not stop the sweep
+            except Exception as e:  # one model's failure must not stop the sweep
+                result, error = None, e
+            if dist.enabled:  # every rank learns whether every rank succeeded before anything is written
+                result, error = _combine_ranks(dist, result, error, num_images)
+            if error is not None:
                 failures.append((job.name, f"{type(error).__name__}: {error}"))
                 progress.console.print(f"[red]failed[/red] {job.name}: {error}", highlight=False)
                 progress.remove_task(images_task)
                 progress.advance(models_task)
                 if _is_data_error(error):
-                    raise
+                    raise error
                 continue
             from zoo.metrics import summarize
 
@@ -220,12 +274,67 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
                 {"class_index": i, "class_name": name, **summary["per_class"][name]}
                 for i, name in enumerate(classes)
             ]
-            store.append(row, per_class)
+            if dist.is_main:
+                store.append(row, per_class)
             finished.append(row)
             progress.update(images_task, rate=f"{result.images_per_s:.2f} img/s")
             progress.advance(models_task)
-    _print_results(finished, failures, args)
+    if dist.is_main:
+        if shard and not store.path.exists():
+            # a shard with no job to run (more shards than jobs) still says it ran, or merge reports it missing
+            store.replace(store.read())
+        _print_results(finished, failures, args)
     return 1 if failures else 0
+
+
+def _shard_indices(num_images: int, dist) -> range:
+    from zoo.bench.distributed import shard_range
+
+    return shard_range(num_images, dist.world_size, dist.rank)
+
+
+class RankFailure(RuntimeError):
+    """Another rank failed on this model; its message says which and how."""
+
+
+def _combine_ranks(dist, result, error, num_images):
+    """Every rank's outcome, gathered on every rank: ``(summed result, None)`` when all succeeded, else
+    ``(None, the first failure)``. A collective on every rank, so a rank that raised never leaves the
+    others waiting; only when every rank succeeded are the confusion matrices summed."""
+    from zoo.bench.evaluate import EvalResult
+
+    status = (
+        {"error": f"{type(error).__name__}: {error}", "data_error": _is_data_error(error)}
+        if error is not None
+        else {"count": result.num_images, "wall_s": result.wall_s, "batch_size": result.batch_size,
+              "notes": result.notes}
+    )  # fmt: skip
+    statuses = dist.gather(status)
+    failed = [(rank, s) for rank, s in enumerate(statuses) if "error" in s]
+    if failed:
+        # every rank takes the same decision: a data error anywhere stops the sweep on all of them
+        data_errors = [(rank, s) for rank, s in failed if s["data_error"]]
+        rank, first = (data_errors or failed)[0]
+        if error is not None and dist.rank == rank:
+            return None, error
+        message = f"rank {rank} of {dist.world_size}: {first['error']}"
+        if data_errors:
+            from zoo.datasets import DatasetError
+
+            return None, DatasetError(message)
+        return None, RankFailure(message)
+    matrix = dist.sum_matrix(result.matrix)
+    count = sum(s["count"] for s in statuses)
+    if count != num_images:  # never a row for a split evaluated twice in part, or in part not at all
+        return None, RuntimeError(f"the ranks evaluated {count} images, the split has {num_images}")
+    wall_s = max(s["wall_s"] for s in statuses)
+    notes = list(dict.fromkeys(n for s in statuses for n in s["notes"]))
+    notes.append(
+        f"data-parallel over {dist.world_size} ranks: images_per_s is the aggregate, "
+        f"{count} images / the slowest rank's wall time"
+    )
+    batch_size = min(s["batch_size"] for s in statuses)
+    return EvalResult(matrix, count, wall_s, batch_size, notes), None
 
 
 def _untrained_protocol() -> Protocol:
@@ -270,7 +379,7 @@ def _row_template(job, args, split, num_images, protocol, device, env, env_id, c
     }
 
 
-def _evaluate_job(job, args, dataset, num_images, protocol, device, num_classes, progress, images_task):
+def _evaluate_job(job, args, dataset, indices, protocol, device, num_classes, progress, images_task):
     import torch
 
     from zoo.bench.evaluate import MULTI_SCALE_RATIOS, evaluate
@@ -280,9 +389,9 @@ def _evaluate_job(job, args, dataset, num_images, protocol, device, num_classes,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # frameworks' deprecation chatter, not ours
         model = create(job.entry.qualified_name, weights=job.weights, num_classes=num_classes)
-    samples: Any = (dataset[i] for i in range(num_images))
+    samples: Any = (dataset[i] for i in indices)
     if args.workers:
-        loader_data = torch.utils.data.Subset(dataset, range(num_images))
+        loader_data = torch.utils.data.Subset(dataset, indices)
         samples = torch.utils.data.DataLoader(loader_data, batch_size=None, num_workers=args.workers)
     on_prediction = None
     if args.save_predictions:

@@ -433,6 +433,17 @@ class ResultsStore:
             out.append({**dict(zip(KEY_COLUMNS, key, strict=True)), **values})
         return out
 
+    def replace(self, table: pd.DataFrame, per_class: pd.DataFrame | None = None) -> None:
+        """Replace the whole store with ``table`` (and ``per_class``, when given), each file atomically.
+
+        The per-class file is written first and the main file, which says which keys are done, last (as in
+        :meth:`append`). Used to merge shard stores and to leave an empty store that says a shard ran.
+        """
+        with self._lock():
+            if per_class is not None:
+                self._write(self.per_class_path, per_class.loc[:, PER_CLASS_COLUMNS].reset_index(drop=True))
+            self._write(self.path, _typed_frame(table, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS))
+
     def _write(self, path: Path, df: pd.DataFrame) -> None:
         """Replace ``path`` with ``df`` atomically: temp file in the same directory, fsync, ``os.replace``."""
         path.parent.mkdir(parents=True, exist_ok=True)
