@@ -44,11 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("dataset", choices=["voc", "ade20k", "cityscapes"])
     download.add_argument("--data-root", help="where to unpack (default: $ZOO_DATA or user data dir)")
     download.add_argument("--no-progress", action="store_true", help="no progress bar")
+    leaderboard = commands.add_parser(
+        "leaderboard", add_help=False, help="render the Markdown leaderboards (zoo leaderboard --help)"
+    )
+    leaderboard.add_argument("arguments", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["leaderboard"]:  # its own parser: argparse sub-commands cannot pass options through
+        from zoo.leaderboard import leaderboard_main
+
+        return leaderboard_main(argv[1:])
     args = _parser().parse_args(argv)
     from rich.console import Console
 

@@ -1,0 +1,336 @@
+"""zoo.leaderboard: golden pages, escaping, determinism, measured-vs-reported, plots, bad results files.
+
+Regenerate the golden pages after an intended change with ``ZOO_UPDATE_GOLDEN=1 pytest tests/test_leaderboard.py``
+and review the diff of ``tests/golden/leaderboard/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from zoo.bench.results import COLUMNS, ResultsFileError, ResultsStore  # noqa: E402
+from zoo.leaderboard import leaderboard_main, render  # noqa: E402
+from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
+from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
+from zoo.registry import ModelEntry, Registry  # noqa: E402
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol, ReportedMetric, WeightRecord  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
+PAGES = ("README.md", "ade20k.md", "cityscapes.md", "speed.md", "voc.md")
+EVIL = "evil|*_`[x]<b>-enc"
+
+
+def _protocol(size: int = 512) -> Protocol:
+    return Protocol(
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="shorter_side", resize_size=(size,)
+    )
+
+
+def _registry() -> Registry:
+    """A small registry: an ADE20K weight reported on ADE20K val, a VOC weight reported on COCO val2017."""
+    registry = Registry()
+    ade = WeightRecord(
+        tag="ade20k",
+        dataset="ade20k",
+        trained_on="ADE20K train",
+        class_names=("wall", "a|b_c", "<sky>"),
+        protocol=_protocol(512),
+        license="test",
+        url="https://example.invalid/segformer_b0.pth",
+        num_params=3_800_000,
+        reported=(
+            ReportedMetric("mIoU", 37.4, "Xie et al., SegFormer [Table 1]", "ADE20K val", "single-scale"),
+            ReportedMetric("GMACs", 8.4, "Xie et al., SegFormer [Table 1]", "", "512x512"),
+        ),
+    )
+    voc = WeightRecord(
+        tag="coco_voc",
+        dataset="voc",
+        trained_on="COCO (VOC categories)",
+        class_names=tuple(f"c{i}" for i in range(21)),
+        protocol=_protocol(520),
+        license="test",
+        url="https://example.invalid/deeplabv3.pth",
+        num_params=60_996_202,
+        reported=(
+            ReportedMetric(
+                "mIoU", 67.4, "torchvision deeplabv3.py", "COCO-val2017-VOC-labels", "single-scale, 520"
+            ),
+            ReportedMetric("pixel_acc", 92.4, "torchvision deeplabv3.py", "COCO-val2017-VOC-labels", "520"),
+        ),
+    )
+    registry.register(ModelEntry("segformer", "mit_b0", "test", builder=lambda **_: None, weights=(ade,)))
+    registry.register(ModelEntry("deeplabv3", "resnet101", "test", builder=lambda **_: None, weights=(voc,)))
+    return registry
+
+
+def _row(**changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {c: "" for c in COLUMNS}
+    row.update(
+        model="segformer-mit_b0", weights="ade20k", dataset="ade20k", split="val", num_images=2000,
+        mIoU=38.1, aAcc=78.25, mAcc=48.5, fwIoU=65.0, mDice=50.0, protocol="ss whole 512",
+        protocol_json=json.dumps({"resize": "shorter_side"}), tta="none", device="cuda", dtype="bf16",
+        batch_size=1, images_per_s=120.5, wall_s=16.6, environment_id="env1", device_name="NVIDIA H200",
+        torch_version="2.5.0", cuda_version="12.4", zoo_version="0.1.0", date="2025-01-02T10:00:00+00:00",
+        command="zoo-bench --dataset ade20k --models segformer-mit_b0 --results r.csv", source="measured",
+    )  # fmt: skip
+    row.update(changes)
+    return row
+
+
+SPEED_CSV = (
+    "model,height,width,batch_size,dtype,channels_last,compile,timed,images_per_s,latency_p50_ms,"
+    "device_name,status,date,command,source,extra_note\n"
+    "segformer-mit_b0,512,512,32,bf16,True,max-autotune,model,2400.123,13.3,NVIDIA H200,ok,"
+    "2025-01-03T08:00:00+00:00,zoo-bench --speed --models segformer-mit_b0,measured,a|b\n"
+    "deeplabv3-resnet101,520,520,8,bf16,False,none,model+argmax,310.5,25.8,NVIDIA H200,ok,"
+    "2025-01-03T08:10:00+00:00,zoo-bench --speed --models deeplabv3-resnet101,measured,\n"
+    "deeplabv3-resnet101,520,520,1,fp32,False,none,end_to_end,4.2,238,Intel Xeon,ok,"
+    "2025-01-01T00:00:00+00:00,zoo-bench --speed --device cpu,measured,\n"
+)
+
+
+def _results(root: Path) -> Path:
+    """A small results directory: three measured rows (one with per-class values) and a speed table."""
+    data = root / "data"
+    store = ResultsStore(data / "results.csv")
+    store.append(
+        _row(),
+        per_class=[
+            {"class_index": 0, "class_name": "wall", "IoU": 70.0, "Acc": 80.0, "Dice": 82.0},
+            {"class_index": 1, "class_name": "a|b_c", "IoU": 44.3, "Acc": 55.0, "Dice": 61.4},
+            {
+                "class_index": 2,
+                "class_name": "<sky>",
+                "IoU": float("nan"),
+                "Acc": float("nan"),
+                "Dice": float("nan"),
+            },
+        ],
+    )
+    store.append(_row(model=EVIL, weights="t_1", mIoU=30.0, images_per_s=300.0, environment_id="env2",
+                      command="zoo-bench --models 'evil|*' --x `y`"))  # fmt: skip
+    store.append(_row(model="deeplabv3-resnet101", weights="coco_voc", dataset="voc", mIoU=70.0, aAcc=93.0,
+                      protocol="ss whole 520", device="cpu", dtype="fp32", images_per_s=None,
+                      device_name="Intel Xeon", date="2025-01-01T00:00:00+00:00",
+                      command="zoo-bench --dataset voc --models deeplabv3-resnet101 --device cpu"))  # fmt: skip
+    (data / "speed.csv").write_text(SPEED_CSV)
+    return data
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> tuple[Path, list[Path]]:
+    data = _results(tmp_path)
+    out = tmp_path / "out"
+    return out, render(data, out, registry=_registry())
+
+
+def test_pages_match_golden(rendered: tuple[Path, list[Path]]) -> None:
+    out, _ = rendered
+    if os.environ.get("ZOO_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name in PAGES:
+            (GOLDEN / name).write_bytes((out / name).read_bytes())
+    for name in PAGES:
+        expected = (GOLDEN / name).read_text(encoding="utf-8")
+        assert (out / name).read_text(encoding="utf-8") == expected, (
+            f"{name} differs from tests/golden/leaderboard/{name}; if the change is intended, rerun with "
+            "ZOO_UPDATE_GOLDEN=1 and review the diff"
+        )
+
+
+def test_files_written(rendered: tuple[Path, list[Path]]) -> None:
+    out, written = rendered
+    names = sorted(p.relative_to(out).as_posix() for p in written)
+    assert names == [
+        "README.md", "ade20k.md", "cityscapes.md",
+        "plots/ade20k-nvidia-h200.png", "plots/ade20k-nvidia-h200.svg", "speed.md", "voc.md",
+    ]  # fmt: skip
+
+
+def test_render_is_deterministic(tmp_path: Path) -> None:
+    data = _results(tmp_path)
+    first = render(data, tmp_path / "a", registry=_registry())
+    second = render(data, tmp_path / "b", registry=_registry())
+    assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two renders"
+    again = render(data, tmp_path / "a", registry=_registry())
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in second]
+
+
+def test_date_comes_from_rows_or_option(rendered: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    out, _ = rendered
+    assert "results as of 2025-01-03" in (out / "README.md").read_text()  # the newest (speed) row
+    data = tmp_path / "data"
+    render(data, tmp_path / "dated", date="2030-12-31", registry=_registry())
+    assert "results as of 2030-12-31" in (tmp_path / "dated" / "README.md").read_text()
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        render(data, tmp_path / "x", date="yesterday", registry=_registry())
+
+
+def test_measured_and_reported_side_by_side(rendered: tuple[Path, list[Path]]) -> None:
+    out, _ = rendered
+    page = (out / "ade20k.md").read_text()
+    ranking = page.split("## Ranking")[1].split("##")[0]
+    rows = [line for line in ranking.splitlines() if "| segformer-mit\\_b0 |" in line]
+    assert len(rows) == 2
+    assert rows[0].startswith("| 1 |") and "measured (zoo 0.1.0, NVIDIA H200)" in rows[0]
+    assert "38.10" in rows[0] and "120.5 img/s (NVIDIA H200, bf16)" in rows[0]
+    assert "reported: Xie et al., SegFormer \\[Table 1\\]" in rows[1] and "37.40" in rows[1]
+    versus = page.split("## Measured versus reported")[1].split("##")[0]
+    assert "| mIoU | 38.10 | 37.40 | +0.70 | ADE20K val |" in versus
+
+
+def test_reported_on_another_set_is_not_subtracted(rendered: tuple[Path, list[Path]]) -> None:
+    out, _ = rendered
+    page = (out / "voc.md").read_text()
+    versus = page.split("## Measured versus reported")[1].split("##")[0]
+    assert "not comparable: evaluated on COCO val2017 (VOC classes)" in versus
+    assert "+2.60" not in page and "+0.60" not in page  # 70.0 - 67.4, 93.0 - 92.4
+    other = page.split("## Reported on other evaluation sets")[1].split("##")[0]
+    assert "| deeplabv3-resnet101 | resnet101 | coco\\_voc |" in other
+    ranking = page.split("## Ranking")[1].split("##")[0]
+    assert "reported:" not in ranking  # the COCO figure is not ranked with the VOC val measurement
+
+
+def test_names_are_escaped(rendered: tuple[Path, list[Path]]) -> None:
+    out, _ = rendered
+    page = (out / "ade20k.md").read_text()
+    assert "evil\\|\\*\\_\\`\\[x\\]&lt;b&gt;-enc" in page
+    assert EVIL not in page
+    assert "<summary>segformer-mit_b0.ade20k" in page and "&lt;sky&gt;" in page
+    readme = (out / "README.md").read_text()
+    assert "`zoo-bench --models 'evil\\|*' --x `y`` " not in readme
+    assert "`` zoo-bench --models 'evil\\|*' --x `y` ``" in readme
+
+
+def test_escape_and_code_units() -> None:
+    assert escape("a|b*c_d`e[f]g<h>i\\j") == "a\\|b\\*c\\_d\\`e\\[f\\]g&lt;h&gt;i\\\\j"
+    assert escape("two\nlines") == "two lines"
+    assert escape(None) == escape(float("nan")) == escape("") == "–"
+    assert code("a|b") == "`a\\|b`"
+    assert code("x `y`") == "`` x `y` ``"
+    assert fmt_diff(0.70000001) == "+0.70" and fmt_diff(-0.4) == "-0.40" and fmt_diff(0.0) == "±0.00"
+    assert fmt_diff(math.nan) == "–"
+
+
+def test_per_class_details(rendered: tuple[Path, list[Path]]) -> None:
+    page = (rendered[0] / "ade20k.md").read_text()
+    section = page.split("## Per-class IoU (measured rows)")[1]
+    assert section.count("<details>") == 2 and section.count("</details>") == 2
+    assert "| 1 | a\\|b\\_c | 44.30 | 55.00 | 61.40 |" in section
+    assert "| 2 | &lt;sky&gt; | – | – | – |" in section  # NaN: absent class, not 0
+    assert "No per-class values were stored for this row." in section  # the evil row has none
+
+
+def test_speed_page_one_table_per_device(rendered: tuple[Path, list[Path]]) -> None:
+    page = (rendered[0] / "speed.md").read_text()
+    assert page.count("## ") == 2 and "## Intel Xeon" in page and "## NVIDIA H200" in page
+    h200 = page.split("## NVIDIA H200")[1]
+    assert "Intel" not in h200
+    lines = [line for line in h200.splitlines() if line.startswith("| ") and "---" not in line]
+    assert lines[1].startswith(
+        "| segformer-mit\\_b0 | 512x512, batch 32, bf16, channels\\_last, compile=max-autotune"
+    )
+    assert "2400.1" in lines[1] and "`zoo-bench --speed --models segformer-mit_b0`" in lines[1]
+    assert "extra\\_note" in lines[0] and "a\\|b" in lines[1]
+
+
+def test_no_results_says_so(tmp_path: Path) -> None:
+    written = render(tmp_path / "missing", tmp_path / "out", registry=_registry())
+    assert not any(p.suffix in (".png", ".svg") for p in written)
+    out = tmp_path / "out"
+    assert "No speed measurements yet: the GPU run comes later." in (out / "speed.md").read_text()
+    assert "No measured throughput yet" in (out / "ade20k.md").read_text()
+    assert "no dated result row yet" in (out / "README.md").read_text()
+    ade = (out / "ade20k.md").read_text()
+    assert "reported: Xie et al." in ade and "measured (" not in ade
+
+
+def test_plots_are_valid_images(rendered: tuple[Path, list[Path]]) -> None:
+    from PIL import Image
+
+    plots = rendered[0] / "plots"
+    png = plots / "ade20k-nvidia-h200.png"
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(png) as image:
+        image.verify()
+    root = ET.parse(plots / "ade20k-nvidia-h200.svg").getroot()
+    assert root.tag.endswith("svg")
+    page = (rendered[0] / "ade20k.md").read_text()
+    assert "](plots/ade20k-nvidia-h200.svg)" in page and "](plots/ade20k-nvidia-h200.png)" in page
+
+
+def test_pareto_front() -> None:
+    points = [
+        Point("slow-good", 10, 50),
+        Point("fast-bad", 100, 30),
+        Point("dominated", 5, 40),
+        Point("mid", 50, 45),
+    ]
+    assert [p.label for p in pareto_front(points)] == ["slow-good", "mid", "fast-bad"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("results.csv", "", "the file is empty"),
+        ("results.csv", "model,weights\nx,y\n", "missing column"),
+        ("speed.csv", "", "the file is empty"),
+        ("speed.csv", "model,images_per_s\nx,1,2\n", "record 2 has 3 fields"),
+        ("run.speed.csv", "device_name\nH200\n", "needs at least a 'model' column"),
+    ],
+)
+def test_bad_results_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str, message: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / name).write_text(content)
+    with pytest.raises(ResultsFileError, match=message) as info:
+        render(data, tmp_path / "out", registry=_registry())
+    assert str(data / name) in str(info.value)
+    assert leaderboard_main(["--results", str(data), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "zoo leaderboard: error:" in err and str(data / name) in err
+
+
+def test_cli_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert (
+        leaderboard_main(["--results", str(tmp_path / "none"), "--out", str(out), "--date", "2025-02-03"])
+        == 0
+    )
+    assert "wrote 5 file(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(PAGES)
+    with pytest.raises(SystemExit):
+        leaderboard_main(["--date", "soon"])
+
+
+def test_comparability_rules() -> None:
+    from zoo.leaderboard.reported import comparable, eval_set
+
+    assert eval_set("ADE20K val") == ("ade20k", "val")
+    assert eval_set("Cityscapes val") == ("cityscapes", "val")
+    assert eval_set("PASCAL VOC 2012 val") == ("voc", "val")
+    assert eval_set("COCO-val2017-VOC-labels") is None
+    assert eval_set("VOC2012 test") is None
+    ss = ReportedMetric("mIoU", 40.0, "paper", "ADE20K val", "single-scale")
+    ms = ReportedMetric("mIoU", 41.0, "paper", "ADE20K val", "multi-scale")
+    unstated = ReportedMetric("mIoU", 41.0, "paper", "ADE20K val", "")
+    assert comparable(ss, "ade20k", "val", "none") == (True, "")
+    assert comparable(ss, "ade20k", "val", "ms+flip")[0] is False
+    assert comparable(ms, "ade20k", "val", "ms+flip") == (True, "")
+    assert comparable(ss, "cityscapes", "val", "none")[0] is False
+    ok, caveat = comparable(unstated, "ade20k", "val", "none")
+    assert ok and "not stated" in caveat

@@ -1,0 +1,114 @@
+"""Leaderboard pages rendered from the results store and from the figures publishers reported.
+
+>>> from zoo.leaderboard import render
+>>> render("leaderboards/data", "leaderboards/")  # doctest: +SKIP
+[PosixPath('leaderboards/README.md'), PosixPath('leaderboards/ade20k.md'), ...]
+
+Writes ``README.md`` (the index), one page per dataset (``voc.md``, ``cityscapes.md``, ``ade20k.md``),
+``speed.md`` and, where measured rows carry a throughput, ``plots/<dataset>-<device>.{png,svg}``. Rendering is
+deterministic: the same results give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from zoo.bench.results import ResultsFileError
+from zoo.leaderboard import data, pages
+from zoo.leaderboard.reported import reported_rows
+from zoo.registry import REGISTRY, Registry
+
+__all__ = ["ResultsFileError", "leaderboard_main", "render"]
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def render(
+    results_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    date: str | None = None,
+    registry: Registry | None = None,
+) -> list[Path]:
+    """Render every page from the results under ``results_dir`` into ``out_dir``.
+
+    Args:
+        results_dir: a folder of results stores (``*.csv`` / ``*.parquet`` with their ``.per_class``
+            companions) and speed tables (``speed*.csv``, ``*.speed.csv``), searched recursively.
+        out_dir: where the pages go (created if needed).
+        date: ``YYYY-MM-DD`` stated as the results' date; default: the newest row's date.
+        registry: where reported figures and weight metadata come from (default: zoo's registry).
+
+    Returns:
+        The files written, sorted.
+
+    Raises:
+        ResultsFileError: a results file is empty or malformed (the message names it).
+        ValueError: ``date`` is not ``YYYY-MM-DD``.
+    """
+    from zoo import __version__
+
+    if date is not None and not _DATE.match(date):
+        raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    results = data.load(results_dir)
+    out = Path(out_dir)
+    ctx = pages.Context(
+        results=results,
+        registry=registry if registry is not None else REGISTRY,
+        out_dir=out,
+        zoo_version=__version__,
+        date=date or pages.newest_date(results),
+    )
+    ctx.reported = reported_rows(ctx.registry)
+    out.mkdir(parents=True, exist_ok=True)
+    names = pages.datasets(ctx)
+    for dataset in names:
+        _write(ctx, out / pages.dataset_page_name(dataset), pages.dataset_page(ctx, dataset))
+    _write(ctx, out / "speed.md", pages.speed_page(ctx))
+    _write(ctx, out / "README.md", pages.index_page(ctx, names))
+    return sorted(set(ctx.written))
+
+
+def _write(ctx: pages.Context, path: Path, lines: Sequence[str]) -> None:
+    text = "\n".join(line.rstrip() for line in lines).rstrip("\n") + "\n"
+    path.write_bytes(text.encode("utf-8"))
+    ctx.written.append(path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo leaderboard",
+        description="Render the leaderboard pages (Markdown and plots) from measured results and reported figures.",
+    )
+    parser.add_argument(
+        "--results", default="leaderboards/data", help="folder of results files (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", default="leaderboards", help="folder the pages are written to (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--date", help="YYYY-MM-DD stated as the results' date (default: the newest row's date)"
+    )
+    return parser
+
+
+def leaderboard_main(argv: Sequence[str] | None = None) -> int:
+    """``zoo leaderboard``: render the pages; 0 on success, 2 on a bad results file or argument."""
+    parser = _parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.date is not None and not _DATE.match(args.date):
+        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    try:
+        written = render(args.results, args.out, date=args.date)
+    except ResultsFileError as e:
+        print(f"zoo leaderboard: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} file(s) to {args.out}")
+    for path in written:
+        print(f"  {path}")
+    return 0

@@ -1,0 +1,582 @@
+"""The pages: one per dataset, ``speed.md`` and the index ``README.md``, as lists of Markdown lines.
+
+Every function is deterministic: the same results and registry give the same lines (rows are sorted, the date
+comes from the rows or the caller, never from the clock).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from zoo.bench.results import KEY_COLUMNS
+from zoo.leaderboard import plots
+from zoo.leaderboard.data import Results
+from zoo.leaderboard.reported import (
+    COMPARISON_ROWS,
+    ReportedRow,
+    comparable,
+    eval_set_label,
+    gmacs,
+    params_millions,
+)
+from zoo.leaderboard.tables import MISSING, code, escape, fmt_diff, fmt_float, is_missing, table
+from zoo.registry import ModelEntry, Registry
+from zoo.weights import WeightRecord
+
+DATASET_TITLES = {"voc": "PASCAL VOC 2012", "cityscapes": "Cityscapes", "ade20k": "ADE20K"}
+NO_SPEED = "No speed measurements yet: the GPU run comes later."
+
+
+@dataclass
+class Context:
+    results: Results
+    registry: Registry
+    out_dir: Path
+    zoo_version: str
+    date: str | None
+    reported: list[ReportedRow] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def _as_of(ctx: Context) -> str:
+    return f"results as of {escape(ctx.date)}" if ctx.date else "no dated result row yet"
+
+
+def dataset_page_name(dataset: str) -> str:
+    return f"{plots.slug(dataset)}.md"
+
+
+def datasets(ctx: Context) -> list[str]:
+    extra = sorted(set(ctx.results.accuracy["dataset"]) - set(DATASET_TITLES))
+    return [*DATASET_TITLES, *extra]
+
+
+def newest_date(results: Results) -> str | None:
+    dates = [d for d in results.accuracy["date"] if not is_missing(d)]
+    if "date" in results.speed.columns:
+        dates += [d for d in results.speed["date"] if not is_missing(d)]
+    return max(str(d).strip()[:10] for d in dates) if dates else None
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _lookup(registry: Registry, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
+    try:
+        entry, _ = registry.resolve(model)
+    except Exception:  # an unknown model (a plugin not installed here) still gets its measured row
+        return None, None
+    try:
+        return entry, entry.get_weights(tag)
+    except Exception:
+        return entry, None
+
+
+def _encoder(model: str, entry: ModelEntry | None) -> str:
+    if entry is not None:
+        return entry.encoder
+    return model.split(":")[-1].split("-", 1)[1] if "-" in model else ""
+
+
+def _device(row: pd.Series) -> str:
+    return str(row["device_name"]).strip() or str(row["device"]).strip() or "unknown device"
+
+
+def _throughput(row: pd.Series) -> str:
+    ips = row["images_per_s"]
+    if is_missing(ips) or not math.isfinite(float(ips)):
+        return MISSING
+    return f"{float(ips):.1f} img/s ({escape(_device(row))}, {escape(row['dtype'])})"
+
+
+def _measured_source(row: pd.Series) -> str:
+    return f"measured (zoo {escape(row['zoo_version'])}, {escape(_device(row))})"
+
+
+def _day(value: Any) -> str:
+    return MISSING if is_missing(value) else escape(str(value).strip()[:10])
+
+
+def _sort_miou(value: Any) -> float:
+    return -float(value) if not is_missing(value) and math.isfinite(float(value)) else math.inf
+
+
+def _measured(ctx: Context, dataset: str) -> pd.DataFrame:
+    acc = ctx.results.accuracy
+    rows = acc.loc[acc["dataset"] == dataset].copy()
+    rows["_order"] = [_sort_miou(v) for v in rows["mIoU"]]
+    return rows.sort_values(
+        ["_order", "model", "weights", "protocol", "device_name", "dtype", "date"], kind="stable"
+    )
+
+
+def _metric_value(metric: Any) -> float | None:
+    return None if metric is None else metric.value
+
+
+# ---------------------------------------------------------------------------------------------- dataset page
+
+
+def dataset_page(ctx: Context, dataset: str) -> list[str]:
+    title = DATASET_TITLES.get(dataset, dataset)
+    measured = _measured(ctx, dataset)
+    reported = [r for r in ctx.reported if r.dataset == dataset]
+    on_val = [r for r in reported if r.comparable_to_val]
+    other = [r for r in reported if not r.comparable_to_val]
+    lines = [
+        f"# {escape(title)} leaderboard",
+        "",
+        f"Rendered by `zoo leaderboard` (zoo {escape(ctx.zoo_version)}); {_as_of(ctx)}. See [the index](README.md) for what each column "
+        "means and how to reproduce each number. Percent throughout; *measured* rows were evaluated by "
+        "`zoo-bench`, *reported* rows are figures their publishers state, with the citation.",
+        "",
+    ]
+    if measured.empty:
+        lines += [
+            f"No measured row exists yet for {escape(title)}: the pages show reported figures only.",
+            "",
+        ]
+
+    lines += ["## Ranking", ""]
+    lines += _ranking(ctx, measured, on_val, title)
+    lines += ["", "## Measured versus reported", ""]
+    lines += _versus(ctx, measured)
+    if other:
+        lines += ["", "## Reported on other evaluation sets", ""]
+        lines += [
+            f"These publisher figures are for weights that predict {escape(title)}'s classes but were evaluated on "
+            f"another set, so they are neither ranked above nor subtracted from a {escape(title)} val measurement.",
+            "",
+        ]
+        lines += _other_sets(other)
+    comparison = [c for c in COMPARISON_ROWS if c.dataset == dataset]
+    if comparison:
+        lines += ["", "## Reported by publishers (comparison, not zoo weights)", ""]
+        lines += [
+            "Published figures for related models whose checkpoints zoo does not load (a different backbone or "
+            f"training recipe); {escape(title)} val, mIoU single-scale and multi-scale with flip, fps as published.",
+            "",
+        ]
+        lines += table(
+            ["model", "setting", "mIoU (ss)", "mIoU (ms+flip)", "fps", "source"],
+            [
+                [
+                    escape(c.model),
+                    escape(c.setting),
+                    fmt_float(c.miou_ss),
+                    fmt_float(c.miou_ms_flip),
+                    escape(c.fps),
+                    "reported: " + escape(c.source),
+                ]
+                for c in comparison
+            ],  # fmt: skip
+            "llrrll",
+        )
+    lines += ["", "## Accuracy versus throughput", ""]
+    lines += _plots(ctx, measured, dataset, title)
+    lines += ["", "## Per-class IoU (measured rows)", ""]
+    lines += _per_class(ctx, measured)
+    return lines
+
+
+def _ranking(ctx: Context, measured: pd.DataFrame, on_val: Sequence[ReportedRow], title: str) -> list[str]:
+    rows: list[tuple[float, str, str, int, list[str]]] = []
+    for _, row in measured.iterrows():
+        entry, weights = _lookup(ctx.registry, row["model"], row["weights"])
+        cells = [
+            escape(row["model"]),
+            escape(_encoder(row["model"], entry)),
+            escape(row["weights"]),
+            fmt_float(params_millions(weights) if weights else None),
+            fmt_float(gmacs(weights) if weights else None),
+            fmt_float(row["mIoU"]),
+            fmt_float(row["aAcc"]),
+            fmt_float(row["mAcc"]),
+            escape(f"{row['dataset']} {row['split']}"),
+            escape(row["protocol"]),
+            _throughput(row),
+            _measured_source(row),
+            _day(row["date"]),
+        ]
+        rows.append((_sort_miou(row["mIoU"]), row["model"], row["weights"], 0, cells))
+    for r in on_val:
+        cells = [
+            escape(r.entry.name),
+            escape(r.entry.encoder),
+            escape(r.weights.tag),
+            fmt_float(params_millions(r.weights)),
+            fmt_float(gmacs(r.weights)),
+            fmt_float(_metric_value(r.miou)),
+            fmt_float(_metric_value(r.pixel_acc)),
+            MISSING,
+            escape(eval_set_label(r.evaluated_on)),
+            escape(r.weights.protocol.short_code()) + (f" ({escape(r.note)})" if r.note else ""),
+            MISSING,
+            "reported: " + escape(r.citation),
+            MISSING,
+        ]
+        rows.append((_sort_miou(_metric_value(r.miou)), r.entry.name, r.weights.tag, 1, cells))
+    if not rows:
+        return [f"No measured row and no reported figure on {escape(title)} val yet."]
+    rows.sort(key=lambda t: t[:4])
+    headers = ["rank", "model", "encoder", "weights", "params (M)", "GMACs", "mIoU", "aAcc", "mAcc",
+               "evaluated on", "protocol", "throughput", "source", "date"]  # fmt: skip
+    body = [[str(i), *cells] for i, (*_, cells) in enumerate(rows, start=1)]
+    return table(headers, body, "rlllrrrrrlllll")
+
+
+def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
+    body = []
+    for _, row in measured.iterrows():
+        _, weights = _lookup(ctx.registry, row["model"], row["weights"])
+        if weights is None:
+            continue
+        for metric in weights.reported:
+            if metric.name not in ("mIoU", "pixel_acc") or not metric.dataset:
+                continue
+            column = "mIoU" if metric.name == "mIoU" else "aAcc"
+            ok, why = comparable(metric, row["dataset"], row["split"], row["tta"])
+            value = row[column]
+            if ok and not is_missing(value):
+                diff = fmt_diff(float(value) - metric.value) + (f" ({escape(why)})" if why else "")
+            else:
+                diff = escape(why) if why else MISSING
+            body.append([
+                escape(row["model"]), escape(row["weights"]), escape(row["protocol"]),
+                escape(_device(row)), escape(column), fmt_float(value),
+                fmt_float(metric.value), diff, escape(eval_set_label(metric.dataset)),
+                "reported: " + escape(metric.source),
+            ])  # fmt: skip
+    if measured.empty:
+        return ["No measured row yet, so there is nothing to compare with the reported figures."]
+    if not body:
+        return ["No measured row here belongs to a weight with a reported figure."]
+    lines = [
+        "The difference is measured minus reported, in points, and is shown only where both were obtained on the "
+        "same evaluation set with the same scale regime.",
+        "",
+    ]
+    headers = ["model", "weights", "protocol (measured)", "device", "metric", "measured", "reported",
+               "difference (points)", "reported on", "citation"]  # fmt: skip
+    return lines + table(headers, body, "lllllrrlll")
+
+
+def _other_sets(other: Sequence[ReportedRow]) -> list[str]:
+    rows = sorted(other, key=lambda r: (_sort_miou(_metric_value(r.miou)), r.entry.name, r.weights.tag))
+    body = [
+        [
+            escape(r.entry.name), escape(r.entry.encoder), escape(r.weights.tag),
+            fmt_float(params_millions(r.weights)), fmt_float(gmacs(r.weights)),
+            fmt_float(_metric_value(r.miou)), fmt_float(_metric_value(r.pixel_acc)),
+            escape(eval_set_label(r.evaluated_on)),
+            escape(r.weights.protocol.short_code()) + (f" ({escape(r.note)})" if r.note else ""),
+            "reported: " + escape(r.citation),
+        ]
+        for r in rows
+    ]  # fmt: skip
+    headers = ["model", "encoder", "weights", "params (M)", "GMACs", "mIoU", "pixel acc", "evaluated on",
+               "protocol", "source"]  # fmt: skip
+    return table(headers, body, "lllrrrrlll")
+
+
+def _plots(ctx: Context, measured: pd.DataFrame, dataset: str, title: str) -> list[str]:
+    timed = measured.loc[
+        [not is_missing(v) and math.isfinite(float(v)) and float(v) > 0 for v in measured["images_per_s"]]
+    ]
+    timed = timed.loc[[not is_missing(v) for v in timed["mIoU"]]]
+    if timed.empty:
+        return [
+            f"No measured throughput yet for {escape(title)}: the plot appears once measured rows carry images/s."
+        ]
+    lines: list[str] = []
+    groups: dict[str, list[plots.Point]] = {}
+    for _, row in timed.iterrows():
+        label = f"{row['model']}.{row['weights']} ({row['protocol']}, {row['dtype']})"
+        groups.setdefault(_device(row), []).append(
+            plots.Point(label, float(row["images_per_s"]), float(row["mIoU"]))
+        )
+    for device in sorted(groups):
+        stem = ctx.out_dir / "plots" / f"{plots.slug(dataset)}-{plots.slug(device)}"
+        ctx.written += plots.plot_accuracy_vs_speed(
+            groups[device], f"{title}: mIoU vs throughput on {device}", stem
+        )
+        front = plots.pareto_front(groups[device])
+        rel = f"plots/{stem.name}"
+        lines += [
+            f"### {escape(device)}",
+            "",
+            f"![{escape(title)}: mIoU versus throughput on {escape(device)}]({rel}.svg)",
+            "",
+            f"[PNG]({rel}.png). Throughput is the evaluation run's images/s (its batch size, dtype and protocol); "
+            "the dashed line is the Pareto front: " + ", ".join(escape(p.label) for p in front) + ".",
+            "",
+        ]
+    return lines[:-1]
+
+
+def _per_class(ctx: Context, measured: pd.DataFrame) -> list[str]:
+    if measured.empty:
+        return ["No measured row yet."]
+    pcs = ctx.results.per_class
+    lines: list[str] = []
+    for _, row in measured.iterrows():
+        mask = pd.Series(True, index=pcs.index)
+        for c in KEY_COLUMNS:
+            mask &= pcs[c] == row[c]
+        classes = pcs.loc[mask].sort_values("class_index")
+        summary = (
+            f"{row['model']}.{row['weights']}: {row['dataset']} {row['split']}, {row['protocol']}, "
+            f"{row['dtype']}, {_device(row)}, mIoU {fmt_float(row['mIoU'])}"
+        )
+        lines += ["<details>", f"<summary>{html.escape(summary)}</summary>", ""]
+        if classes.empty:
+            lines += ["No per-class values were stored for this row."]
+        else:
+            lines += table(
+                ["#", "class", "IoU", "Acc", "Dice"],
+                [
+                    [
+                        str(int(c["class_index"])),
+                        escape(c["class_name"]),
+                        fmt_float(c["IoU"]),
+                        fmt_float(c["Acc"]),
+                        fmt_float(c["Dice"]),
+                    ]
+                    for _, c in classes.iterrows()
+                ],  # fmt: skip
+                "rlrrr",
+            )
+        lines += ["", "</details>", ""]
+    return lines[:-1]
+
+
+# ---------------------------------------------------------------------------------------------- speed page
+
+#: Speed columns folded into the protocol cell, in order, with how each is shown.
+_SPEED_PROTOCOL = ("batch_size", "dtype", "channels_last", "compile", "cuda_graphs", "timed")
+_SPEED_COLUMNS = {
+    "images_per_s": ("images/s", 1),
+    "latency_p50_ms": ("latency p50 (ms)", 2),
+    "peak_memory_mb": ("peak memory (MB)", 0),
+    "params": ("params", None),
+    "gflops": ("GFLOPs", 1),
+    "mfu": ("MFU", 3),
+    "correctness": ("correctness", None),
+    "status": ("status", None),
+    "torch_version": ("torch", None),
+    "environment_id": ("environment", None),
+    "date": ("date", None),
+    "source": ("source", None),
+    "command": ("command", None),
+}
+_SPEED_HIDDEN = {"model", "device_name", "file", "height", "width", "protocol", *_SPEED_PROTOCOL}
+
+
+def _speed_protocol(row: pd.Series, columns: Sequence[str]) -> str:
+    parts = []
+    if "protocol" in columns and not is_missing(row["protocol"]):
+        parts.append(str(row["protocol"]))
+    if "height" in columns and "width" in columns and not is_missing(row["height"]):
+        parts.append(f"{row['height']}x{row['width']}")
+    for c in _SPEED_PROTOCOL:
+        if c in columns and not is_missing(row[c]):
+            value = str(row[c]).strip()
+            if c == "batch_size":
+                parts.append(f"batch {value}")
+            elif c == "dtype":
+                parts.append(value)
+            elif value.lower() in ("true", "1", "yes"):
+                parts.append(c)
+            elif value.lower() in ("false", "0", "no", "none", ""):
+                continue
+            else:
+                parts.append(f"{c}={value}")
+    return ", ".join(parts)
+
+
+def _speed_cell(column: str, value: Any) -> str:
+    if is_missing(value):
+        return MISSING
+    if column == "command":
+        return code(value)
+    digits = _SPEED_COLUMNS.get(column, ("", None))[1]
+    if digits is not None:
+        try:
+            number = float(value)
+        except ValueError:
+            return escape(value)
+        return fmt_float(number, digits)
+    if column == "date":
+        return _day(value)
+    return escape(value)
+
+
+def speed_page(ctx: Context) -> list[str]:
+    speed = ctx.results.speed
+    lines = [
+        "# Speed",
+        "",
+        f"Rendered by `zoo leaderboard` (zoo {escape(ctx.zoo_version)}); {_as_of(ctx)}. One table per device: figures from different "
+        "hardware never share a column. Each row states its protocol (resolution, batch size, dtype, memory "
+        "format, compile mode, what was timed) and the exact command that measured it.",
+        "",
+    ]
+    if speed.empty:
+        return lines + [NO_SPEED]
+    columns = [c for c in speed.columns if c != "file"]
+    shown = [c for c in _SPEED_COLUMNS if c in columns] + [
+        c for c in columns if c not in _SPEED_COLUMNS and c not in _SPEED_HIDDEN
+    ]
+    devices = (
+        speed["device_name"].map(lambda v: str(v).strip() or "unknown device")
+        if "device_name" in columns
+        else pd.Series("unknown device", index=speed.index)
+    )
+    for device in sorted(set(devices)):
+        rows = speed.loc[devices == device].copy()
+        rows["_ips"] = [_speed_sort(v) for v in rows.get("images_per_s", pd.Series("", index=rows.index))]
+        rows = rows.sort_values(["_ips", "model"], kind="stable")
+        body = [
+            [
+                escape(r["model"]),
+                escape(_speed_protocol(r, columns)) or MISSING,
+                *(_speed_cell(c, r[c]) for c in shown),
+            ]
+            for _, r in rows.iterrows()
+        ]
+        headers = ["model", "protocol", *(escape(_SPEED_COLUMNS.get(c, (c,))[0]) for c in shown)]
+        align = "ll" + "".join(
+            "r" if _SPEED_COLUMNS.get(c, ("", None))[1] is not None else "l" for c in shown
+        )
+        lines += [f"## {escape(device)}", ""] + table(headers, body, align) + [""]
+    return lines[:-1]
+
+
+def _speed_sort(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    return -number if math.isfinite(number) else math.inf
+
+
+# ---------------------------------------------------------------------------------------------- index
+
+_GLOSSARY = (
+    ("rank", "position by mIoU on the page (measured and reported rows together; the source column tells them apart)"),
+    ("model, encoder, weights", "registry name (`architecture-encoder`), its encoder, and the weight tag (`zoo.create('model.tag')`)"),
+    ("params (M)", "parameters in millions, as the weight record states them"),
+    ("GMACs", "billions of multiply-accumulates per image as the publisher counts them (torchvision calls them 'GFLOPS'; FLOPs are twice as many)"),
+    ("mIoU, aAcc, mAcc", "mean IoU over classes present, pixel accuracy and mean class accuracy, percent, from one confusion matrix over the whole split (reported rows: the publisher's 'pixel acc' in the aAcc column)"),
+    ("evaluated on", "the dataset and split the figure was obtained on"),
+    ("protocol", "`ss`/`ss+flip`/`ms`/`ms+flip` (single- or multi-scale test, with or without flip), `whole`/`slide` inference, and the resize or crop size"),
+    ("throughput", "images per second of the measured evaluation run, with its device and dtype"),
+    ("source", "`measured (zoo VERSION, DEVICE)`: evaluated by `zoo-bench`; `reported: CITATION`: a publisher's figure, never measured here"),
+    ("difference (points)", "measured minus reported, only where both are on the same evaluation set with the same scale regime"),
+    ("date", "when the measured row was produced (UTC day)"),
+)  # fmt: skip
+
+
+def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
+    acc = ctx.results.accuracy
+    lines = [
+        "# Leaderboards",
+        "",
+        f"Rendered by `zoo leaderboard` with zoo {escape(ctx.zoo_version)}; {_as_of(ctx)}. The date is that of the "
+        "newest result row (or `--date`), not the time of rendering, so the same results always give the same "
+        "pages.",
+        "",
+        "Every figure says where it comes from: **measured** rows were evaluated by `zoo-bench` on the official "
+        "validation split and stored under `leaderboards/data/` with their full protocol, environment and command; "
+        "**reported** rows are the figures publishers state for the registered weights, with their citation, and "
+        "are compared with a measurement only when both are on the same evaluation set.",
+        "",
+        "## Pages",
+        "",
+    ]
+    body = []
+    for dataset in pages:
+        reported = [r for r in ctx.reported if r.dataset == dataset]
+        body.append([
+            f"[{escape(DATASET_TITLES.get(dataset, dataset))}]({dataset_page_name(dataset)})",
+            str(int((acc["dataset"] == dataset).sum())),
+            str(sum(r.comparable_to_val for r in reported)),
+            str(sum(not r.comparable_to_val for r in reported)),
+        ])  # fmt: skip
+    lines += table(
+        ["page", "measured rows", "reported rows (same val set)", "reported on other sets"], body, "lrrr"
+    )
+    n_speed = len(ctx.results.speed)
+    lines += ["", f"[Speed](speed.md): {n_speed} measured row(s)" + ("." if n_speed else f". {NO_SPEED}"), ""]
+    if acc.empty:
+        lines += [
+            "No measured accuracy row exists yet: every figure on these pages is reported by its publisher.",
+            "",
+        ]
+
+    lines += ["## Reproducing the numbers", ""]
+    lines += [
+        "Re-render the pages with `zoo leaderboard --results leaderboards/data --out leaderboards/`. "
+        "Each measured row was produced by the `zoo-bench` command below (the speed rows' commands are in "
+        "[speed.md](speed.md)); each reported row by its citation.",
+        "",
+        "### Measured rows",
+        "",
+    ]
+    if acc.empty:
+        lines += ["None yet."]
+    else:
+        rows = acc.sort_values(
+            ["dataset", "model", "weights", "protocol", "dtype", "device_name", "date"], kind="stable"
+        )
+        lines += table(
+            ["dataset", "model", "weights", "protocol", "device", "date", "command"],
+            [
+                [
+                    escape(r["dataset"]),
+                    escape(r["model"]),
+                    escape(r["weights"]),
+                    escape(r["protocol"]),
+                    escape(_device(r)),
+                    _day(r["date"]),
+                    code(r["command"]),
+                ]
+                for _, r in rows.iterrows()
+            ],  # fmt: skip
+        )
+    lines += ["", "### Reported rows", ""]
+    if not ctx.reported:
+        lines += ["None."]
+    else:
+        lines += table(
+            ["weights", "evaluated on", "mIoU", "pixel acc", "citation"],
+            [
+                [
+                    code(f"{r.entry.name}.{r.weights.tag}"),
+                    escape(eval_set_label(r.evaluated_on)),
+                    fmt_float(_metric_value(r.miou)),
+                    fmt_float(_metric_value(r.pixel_acc)),
+                    escape(r.citation),
+                ]
+                for r in sorted(
+                    ctx.reported, key=lambda r: (r.dataset, r.entry.name, r.weights.tag, r.evaluated_on)
+                )
+            ],  # fmt: skip
+            "llrrl",
+        )
+    lines += [
+        "",
+        "The comparison rows of other models (mmsegmentation, papers) cite their source in the table itself.",
+        "",
+        "## Columns",
+        "",
+    ]
+    lines += [f"- **{name}**: {text}." for name, text in _GLOSSARY]
+    return lines
