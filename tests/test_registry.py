@@ -217,3 +217,9 @@ def test_unregister_removes_one_family_only(registry):
     assert [e.family for e in registry.entries() if e.name == "deeplabv3-resnet101"] == ["reference"]
     with pytest.raises(UnknownModelError, match="to unregister"):
         registry.unregister("generic:deeplabv3-resnet101")
+
+
+def test_expand_turns_command_line_patterns_into_names_in_order(registry):
+    assert registry.expand(["unet-*", "deeplabv3plus-resnet101", "unet-resnet34", "nothing-*"]) == [
+        "unet-efficientnet-b3", "unet-resnet34", "deeplabv3plus-resnet101", "nothing-*",
+    ]  # fmt: skip

@@ -306,6 +306,17 @@ class Registry:
         for candidates in self._entries.values():
             yield from candidates
 
+    def expand(self, patterns: Sequence[str]) -> list[str]:
+        """Command-line model arguments to names, in order and without repeats: a pattern with a wildcard
+        becomes the names it matches (or stays, so the caller reports it unknown); a plain name stays."""
+        names: list[str] = []
+        for pattern in patterns:
+            if any(c in pattern for c in "*?["):
+                names += self.list_models(pattern) or [pattern]
+            else:
+                names.append(pattern)
+        return list(dict.fromkeys(names))
+
     def list_models(
         self,
         pattern: str | Sequence[str] = "*",

@@ -117,15 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
-    names: list[str] = []
-    for pattern in args.models:
-        if any(c in pattern for c in "*?["):
-            matched = REGISTRY.list_models(pattern)
-            names += matched or [pattern]
-        else:
-            names.append(pattern)
     jobs = []
-    for name in dict.fromkeys(names):
+    for name in REGISTRY.expand(args.models):
         try:
             entry, tagged = REGISTRY.resolve(name)
         except ZooError as error:

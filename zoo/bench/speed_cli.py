@@ -105,16 +105,6 @@ def speed_main(argv: list[str]) -> int:
         return 2
 
 
-def _model_names(patterns: list[str]) -> list[str]:
-    names: list[str] = []
-    for pattern in patterns:
-        if any(c in pattern for c in "*?["):
-            names += REGISTRY.list_models(pattern) or [pattern]
-        else:
-            names.append(pattern)
-    return list(dict.fromkeys(names))
-
-
 def _run(args: argparse.Namespace, argv: list[str], console) -> int:
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -172,7 +162,7 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
                    notes="", source="measured")  # fmt: skip
         return row
 
-    names = _model_names(args.models)
+    names = REGISTRY.expand(args.models)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("rows", total=len(names) * len(configs))
