@@ -68,10 +68,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve() -> Iterator[Server]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serve(handler: type[BaseHTTPRequestHandler] = Handler, state_type: type = Server) -> Iterator:
+    """Run ``handler`` on 127.0.0.1 (a free port) in a thread; yield its ``state_type`` state, then stop.
+
+    The handler reads and records through ``self.server.state``; the state needs a ``url`` field.
+    """
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    state = Server(url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    state = state_type(url=f"http://127.0.0.1:{httpd.server_address[1]}")
     httpd.state = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

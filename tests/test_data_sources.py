@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 from layouts import ade_annotation, cityscapes_label_ids, voc_label, write_ade20k, write_voc
+from loopback import serve
 
 from zoo.datasets import DatasetError, get_dataset
 from zoo.datasets.ade20k import REDUCE_ZERO_LABEL
@@ -237,21 +237,11 @@ class RangeHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def range_server(monkeypatch) -> Iterator[RangeServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.daemon_threads = True
-    state = RangeServer(url=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("ZOO_DATA_MIRROR", state.url + "/mirror/")
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-    try:
+    for state in serve(RangeHandler, RangeServer):
+        monkeypatch.setenv("ZOO_DATA_MIRROR", state.url + "/mirror/")
+        monkeypatch.setenv("no_proxy", "*")
+        monkeypatch.setenv("NO_PROXY", "*")
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def _voc_tar(tmp_path: Path) -> bytes:

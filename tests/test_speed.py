@@ -149,7 +149,9 @@ def test_mfu_from_the_peak_table():
     assert peak_tflops("NVIDIA H100 80GB HBM3", "tf32")[0] == 494.7
     assert peak_tflops("NVIDIA H200", "fp32")[0] == 66.9
     assert peak_tflops("Intel(R) Xeon(R) (2 cores)", "fp32") == (None, "")
-    assert peak_tflops("NVIDIA H200 NVL", "bf16")[0] is None  # an unchecked variant gets no MFU, not the SXM peak
+    assert (
+        peak_tflops("NVIDIA H200 NVL", "bf16")[0] is None
+    )  # an unchecked variant gets no MFU, not the SXM peak
     net = TinyNet().eval()
     config = SpeedConfig(height=16, width=16, **QUICK)
     cpu = measure(net, config, "cpu", device_name="AMD EPYC 7763 (16 cores)")

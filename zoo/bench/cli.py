@@ -22,7 +22,7 @@ import os
 import shlex
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -103,7 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     console = Console(stderr=True, quiet=not dist.is_main)  # under torchrun only rank 0 speaks
     try:
-        return _run(args, argv, console, dist)
+        return exit_code(console, lambda: _run(args, argv, console, dist))
+    finally:
+        dist.close()
+
+
+def exit_code(console, run: Callable[[], int]) -> int:
+    """Run a zoo-bench command body: Ctrl-C is 130 (the rows written stay whole), bad arguments or data 2."""
+    try:
+        return run()
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted[/yellow]: the rows written so far are complete; rerun with --resume"
@@ -112,8 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZooError, ValueError, OSError) as error:
         console.print(f"[red]error:[/red] {error}", highlight=False)
         return 2
-    finally:
-        dist.close()
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.registry import REGISTRY, ZooError
+from zoo.registry import REGISTRY
 
 #: Evaluation size (height, width) and class count of each dataset's usual protocol.
 DATASET_SHAPES = {"voc": ((512, 512), 21), "cityscapes": ((1024, 2048), 19), "ade20k": ((512, 512), 150)}
@@ -92,17 +92,10 @@ def speed_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from rich.console import Console
 
+    from zoo.bench.cli import exit_code
+
     console = Console(stderr=True)
-    try:
-        return _run(args, argv, console)
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted[/yellow]: the rows written so far are complete; rerun with --resume"
-        )
-        return 130
-    except (ZooError, ValueError, OSError) as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        return 2
+    return exit_code(console, lambda: _run(args, argv, console))
 
 
 def _run(args: argparse.Namespace, argv: list[str], console) -> int:
