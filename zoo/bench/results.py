@@ -19,7 +19,7 @@ import io
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,16 @@ def _normalise(
     return out
 
 
+def _column_problems(present: Iterable[object], expected: Sequence[str], extra_word: str) -> str:
+    """``"missing column(s) ...; <extra_word> column(s) ..."`` for columns not as expected, else ``""``."""
+    present = [str(c) for c in present]
+    missing = [c for c in expected if c not in present]
+    extra = [c for c in present if c not in expected]
+    what = [f"missing column(s): {', '.join(missing)}"] if missing else []
+    what += [f"{extra_word} column(s): {', '.join(extra)}"] if extra else []
+    return "; ".join(what)
+
+
 def _typed_frame(
     df: pd.DataFrame, columns: Sequence[str], floats: Sequence[str], ints: Sequence[str]
 ) -> pd.DataFrame:
@@ -287,15 +297,9 @@ class ResultsStore:
             raise
         except Exception as e:  # pandas/pyarrow raise many types for a bad file; all mean the same here
             raise ResultsFileError(f"{path}: cannot be read as a results table: {e}") from e
-        missing = [c for c in columns if c not in df.columns]
-        extra = [c for c in df.columns if c not in columns]
-        if missing or extra:
-            what = []
-            if missing:
-                what.append(f"missing column(s) {', '.join(map(str, missing))}")
-            if extra:
-                what.append(f"unexpected column(s) {', '.join(map(str, extra))}")
-            raise ResultsFileError(f"{path}: {'; '.join(what)}")
+        problems = _column_problems(df.columns, columns, "unexpected")
+        if problems:
+            raise ResultsFileError(f"{path}: {problems}")
         try:
             df = _typed_frame(df, columns, floats, ints)
         except (ValueError, TypeError) as e:
@@ -355,15 +359,9 @@ class ResultsStore:
             DuplicateResultError: the store already holds a row with this key.
             ResultsFileError: an existing file is malformed; nothing is written.
         """
-        missing = [c for c in COLUMNS if c not in row]
-        extra = [str(c) for c in row if c not in COLUMNS]
-        if missing or extra:
-            what = []
-            if missing:
-                what.append(f"missing column(s): {', '.join(missing)}")
-            if extra:
-                what.append(f"unknown column(s): {', '.join(extra)}")
-            raise ValueError(f"result row: {'; '.join(what)}")
+        problems = _column_problems(row, COLUMNS, "unknown")
+        if problems:
+            raise ValueError(f"result row: {problems}")
         new = _normalise(row, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS)
         if new["source"] != _SOURCE:
             raise ValueError(

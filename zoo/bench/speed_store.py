@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from zoo.bench.results import DuplicateResultError, ResultsStore, _normalise, _typed_frame
+from zoo.bench.results import DuplicateResultError, ResultsStore, _column_problems, _normalise, _typed_frame
 
 __all__ = [
     "SPEED_COLUMNS",
@@ -133,12 +133,9 @@ class SpeedStore(ResultsStore):
         """
         if per_class is not None:
             raise ValueError("speed rows have no per-class values")
-        missing = [c for c in SPEED_COLUMNS if c not in row]
-        extra = [str(c) for c in row if c not in SPEED_COLUMNS]
-        if missing or extra:
-            what = [f"missing column(s): {', '.join(missing)}"] if missing else []
-            what += [f"unknown column(s): {', '.join(extra)}"] if extra else []
-            raise ValueError(f"speed row: {'; '.join(what)}")
+        problems = _column_problems(row, SPEED_COLUMNS, "unknown")
+        if problems:
+            raise ValueError(f"speed row: {problems}")
         new = _normalise(row, SPEED_COLUMNS, SPEED_FLOAT_COLUMNS, SPEED_INT_COLUMNS)
         if new["source"] != _SOURCE:
             raise ValueError(f"speed row: source must be {_SOURCE!r}, got {new['source']!r}")
