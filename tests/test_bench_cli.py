@@ -18,11 +18,11 @@ from zoo.bench.cli import main
 from zoo.classes import LABEL_SPACES
 from zoo.datasets import get_dataset
 from zoo.metrics import summarize
-from zoo.weights import Protocol, WeightRecord
+from zoo.weights import EvalProtocol, WeightRecord
 
 REVISION = "0" * 40
 # Raw pixels in, no resize: the oracle sees every pixel where the ground truth has it.
-RAW = Protocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=255.0, resize="none")
+RAW = EvalProtocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=255.0, resize="none")
 
 
 def position_class(height: int, width: int, num_classes: int) -> torch.Tensor:

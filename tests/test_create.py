@@ -13,8 +13,12 @@ from loopback import Route
 from safetensors.torch import save as safetensors_save
 
 import zoo
-from zoo.factory import ClassifierReinitializedWarning, WeightsMismatchError
-from zoo.hub import ChecksumError, UnverifiedWeightsWarning
+from zoo.errors import (
+    ChecksumError,
+    ClassifierReinitializedWarning,
+    UnverifiedWeightsWarning,
+    WeightsMismatchError,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -20,20 +20,18 @@ import pytest
 from layouts import ade_annotation, cityscapes_label_ids, voc_label, write_ade20k, write_voc
 from loopback import serve
 
-from zoo.datasets import DatasetError, get_dataset
+from zoo.datasets import get_dataset
 from zoo.datasets.ade20k import REDUCE_ZERO_LABEL
 from zoo.datasets.cityscapes import label_ids_to_train_ids
 from zoo.datasets.download import (
     ARCHIVES,
-    ChecksumError,
-    DownloadError,
-    UnsafeArchiveError,
     archive_url,
     cityscapes_instructions,
     download_archive,
     extract_archive,
 )
 from zoo.datasets.locations import dataset_root, default_data_root
+from zoo.errors import ChecksumError, DatasetError, DownloadError, UnsafeArchiveError
 
 # ----------------------------------------------------------------------------------------------------------
 # locations

@@ -19,10 +19,11 @@ from layouts import (
 from PIL import Image
 
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES, VOC_CLASSES
-from zoo.datasets import ADE20K, Cityscapes, DatasetError, VOCSegmentation, check, get_dataset
+from zoo.datasets import ADE20K, Cityscapes, VOCSegmentation, check, get_dataset
 from zoo.datasets import ade20k as ade_mod
 from zoo.datasets import cityscapes as cs_mod
 from zoo.datasets import voc as voc_mod
+from zoo.errors import DatasetError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real samples not present at {REAL}")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from zoo.bench.evaluate import evaluate
-from zoo.weights import Protocol
+from zoo.weights import EvalProtocol
 
-PROTOCOL = Protocol(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), value_scale=1.0, resize="none")
+PROTOCOL = EvalProtocol(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), value_scale=1.0, resize="none")
 
 
 def samples(sizes: list[tuple[int, int]], num_classes: int = 4):

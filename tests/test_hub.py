@@ -15,22 +15,16 @@ import torch
 from loopback import Route, Server
 from safetensors.torch import save as safetensors_save
 
-from zoo.hub import (
+from zoo.errors import (
     ChecksumError,
     DownloadError,
     OfflineError,
     UnsafeCheckpointError,
     UnverifiedWeightsWarning,
-    cache_dir,
-    cache_path,
-    download,
-    fetch,
-    hf_url,
-    is_offline,
-    read_state_dict,
+    ZooError,
 )
-from zoo.registry import ZooError
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol, WeightRecord
+from zoo.hub import cache_dir, cache_path, download, fetch, hf_url, is_offline, read_state_dict
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, WeightRecord
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -60,7 +54,7 @@ def sha(data: bytes) -> str:
 
 
 def record(**source: object) -> WeightRecord:
-    protocol = Protocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
+    protocol = EvalProtocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
     return WeightRecord(
         tag="test",
         dataset="voc",

@@ -12,15 +12,15 @@ import torch
 from torch import nn
 
 from zoo.inference import network_input_size, predict, predict_logits, preprocess, slide_windows
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol
 
 # Identity normalisation on raw pixels: the network sees exactly the RGB values.
 RAW = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "value_scale": 255.0}
 
 
-def proto(**kwargs) -> Protocol:
+def proto(**kwargs) -> EvalProtocol:
     fields = {**RAW, "resize": "none", **kwargs}
-    return Protocol(**fields)
+    return EvalProtocol(**fields)
 
 
 class ColourModel(nn.Module):
@@ -80,7 +80,7 @@ def test_preprocess_bgr_flips_channels_before_normalising() -> None:
 
 def test_preprocess_value_scale_1_divides_by_255() -> None:
     image = torch.tensor([[[51, 102, 204]]], dtype=torch.uint8)
-    p = Protocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
+    p = EvalProtocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
     expected = [
         (v / 255 - m) / s for v, m, s in zip((51, 102, 204), IMAGENET_MEAN, IMAGENET_STD, strict=True)
     ]
@@ -89,7 +89,9 @@ def test_preprocess_value_scale_1_divides_by_255() -> None:
 
 def test_preprocess_accepts_numpy_and_tensor_alike_and_rejects_non_uint8() -> None:
     image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    p = Protocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="fixed", resize_size=(8, 8))
+    p = EvalProtocol(
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="fixed", resize_size=(8, 8)
+    )
     assert torch.equal(preprocess(image, p), preprocess(torch.from_numpy(image), p))
     with pytest.raises(ValueError, match="uint8"):
         preprocess(image.astype(np.float32), p)
@@ -245,7 +247,7 @@ def test_prediction_at_original_size_recovers_colour_bands_after_resize() -> Non
 
 def test_flip_tta_with_a_symmetric_model_changes_nothing() -> None:
     image = np.random.default_rng(1).integers(0, 256, (11, 14, 3), dtype=np.uint8)
-    p = Protocol(
+    p = EvalProtocol(
         mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="shorter_side", resize_size=(16,)
     )
     model = conv1x1(classes=5)

@@ -17,20 +17,21 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from zoo.bench.results import COLUMNS, ResultsFileError, ResultsStore  # noqa: E402
+from zoo.bench.results import COLUMNS, ResultsStore
+from zoo.errors import ResultsFileError
 from zoo.leaderboard import leaderboard_main, render  # noqa: E402
 from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
 from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
 from zoo.registry import ModelEntry, Registry  # noqa: E402
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol, ReportedMetric, WeightRecord  # noqa: E402
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
 PAGES = ("README.md", "ade20k.md", "cityscapes.md", "speed.md", "voc.md")
 EVIL = "evil|*_`[x]<b>-enc"
 
 
-def _protocol(size: int = 512) -> Protocol:
-    return Protocol(
+def _protocol(size: int = 512) -> EvalProtocol:
+    return EvalProtocol(
         mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="shorter_side", resize_size=(size,)
     )
 

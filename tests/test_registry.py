@@ -9,19 +9,11 @@ import warnings
 import pytest
 
 import zoo
-from zoo.registry import (
-    ModelEntry,
-    Registry,
-    UnknownModelError,
-    UnknownWeightsError,
-    ZooDeprecationWarning,
-    natural_key,
-    normalize_architecture,
-    register_model,
-)
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol, WeightRecord
+from zoo.errors import UnknownModelError, UnknownWeightsError, ZooDeprecationWarning
+from zoo.registry import ModelEntry, Registry, natural_key, normalize_architecture, register_model
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, WeightRecord
 
-PROTOCOL = Protocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
+PROTOCOL = EvalProtocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
 
 
 def record(tag: str) -> WeightRecord:

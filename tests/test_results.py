@@ -12,16 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoo.bench.environment import ENVIRONMENT_ID_FIELDS, environment, environment_id
-from zoo.bench.results import (
-    COLUMNS,
-    KEY_COLUMNS,
-    METRIC_COLUMNS,
-    PER_CLASS_COLUMNS,
-    DuplicateResultError,
-    ResultsFileError,
-    ResultsStore,
-    row_key,
-)
+from zoo.bench.results import COLUMNS, KEY_COLUMNS, METRIC_COLUMNS, PER_CLASS_COLUMNS, ResultsStore, row_key
+from zoo.errors import DuplicateResultError, ResultsFileError
 
 
 def make_row(**overrides) -> dict:

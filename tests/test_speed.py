@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.bench.results import DuplicateResultError
 from zoo.bench.speed import (
     SpeedConfig,
     argmax_disagreement,
@@ -22,6 +21,7 @@ from zoo.bench.speed import (
 )
 from zoo.bench.speed_cli import speed_main
 from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore
+from zoo.errors import DuplicateResultError
 
 FAMILY = "test-speed"
 FAST = ["--warmup-iters", "1", "--warmup-seconds", "0", "--block-iters", "2", "--block-seconds", "0",

@@ -8,28 +8,25 @@
 Importing zoo, listing and describing models import neither torch, timm nor smp: builders import them.
 """
 
-from zoo.factory import create, load_weights
-from zoo.registry import (
-    REGISTRY,
-    ModelEntry,
+from typing import Any
+
+from zoo.errors import (
     UnknownModelError,
     UnknownWeightsError,
     ZooDeprecationWarning,
     ZooError,
     ZooPluginWarning,
-    info,
-    list_models,
-    register_model,
-    register_weights,
 )
-from zoo.weights import Protocol, ReportedMetric, WeightRecord
+from zoo.factory import create, load_weights
+from zoo.registry import REGISTRY, ModelEntry, info, list_models, register_model, register_weights
+from zoo.weights import EvalProtocol, ReportedMetric, WeightRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
     "REGISTRY",
+    "EvalProtocol",
     "ModelEntry",
-    "Protocol",
     "ReportedMetric",
     "UnknownModelError",
     "UnknownWeightsError",
@@ -45,3 +42,11 @@ __all__ = [
     "register_model",
     "register_weights",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Protocol":  # the deprecated alias of EvalProtocol, with its warning
+        from zoo import weights
+
+        return weights.Protocol
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -14,7 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zoo.registry import REGISTRY, ModelEntry, ZooError
+from zoo.errors import ZooError
+from zoo.registry import REGISTRY, ModelEntry
 from zoo.weights import WeightRecord
 
 
@@ -105,7 +106,7 @@ def _list(console, args: argparse.Namespace) -> int:
 def _data(console, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from zoo.datasets import DatasetError
+    from zoo.errors import DatasetError
 
     try:
         if args.data_command == "check":
@@ -121,8 +122,9 @@ def _data_check(console, args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from zoo.datasets import ALIASES, DATASET_NAMES, DatasetError, check
+    from zoo.datasets import ALIASES, DATASET_NAMES, check
     from zoo.datasets.locations import default_data_root
+    from zoo.errors import DatasetError
 
     key = ALIASES.get(args.dataset.lower(), args.dataset.lower())
     if key not in DATASET_NAMES:

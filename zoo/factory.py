@@ -5,19 +5,12 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from zoo.registry import REGISTRY, ModelEntry, ZooError
+from zoo.errors import ClassifierReinitializedWarning, WeightsMismatchError
+from zoo.registry import REGISTRY, ModelEntry
 from zoo.weights import WeightRecord
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-class WeightsMismatchError(ZooError):
-    """A checkpoint whose tensors do not fit the model built for it."""
-
-
-class ClassifierReinitializedWarning(UserWarning):
-    """Weights for N classes were loaded into a model of M classes: the classifier starts from scratch."""
 
 
 def create(
@@ -50,7 +43,7 @@ def create(
         UnknownModelError: no such name (the message lists the closest ones).
         UnknownWeightsError: no such weights tag for that entry.
         WeightsMismatchError: the checkpoint does not fit the model.
-        zoo.hub.ChecksumError, zoo.hub.OfflineError, zoo.hub.DownloadError: the file could not be had.
+        zoo.errors.ChecksumError, OfflineError, DownloadError: the file could not be had.
     """
     entry, tagged = REGISTRY.resolve(name)
     record = _pick_weights(entry, tagged, weights)

@@ -31,7 +31,14 @@ from urllib.parse import quote, urlsplit
 
 import platformdirs
 
-from zoo.registry import ZooError
+from zoo.errors import (
+    ChecksumError,
+    DownloadError,
+    OfflineError,
+    UnsafeCheckpointError,
+    UnverifiedWeightsWarning,
+    ZooError,
+)
 from zoo.weights import WeightRecord
 
 if TYPE_CHECKING:
@@ -61,26 +68,6 @@ _PROGRESS_MIN_BYTES = 10 << 20
 _TIMEOUT_S = 60.0
 _TRUTHY = {"1", "true", "yes", "on"}
 _SHA256_ARG = re.compile(r"^[0-9a-fA-F]{8,64}$")
-
-
-class DownloadError(ZooError):
-    """A download failed: an HTTP error, a truncated transfer or a file that is not the expected one."""
-
-
-class ChecksumError(DownloadError):
-    """A downloaded file's sha256 (or size) is not the published one; the file was deleted."""
-
-
-class OfflineError(ZooError):
-    """A weight is not in the cache and the network may not (``ZOO_OFFLINE``) or cannot be used."""
-
-
-class UnsafeCheckpointError(ZooError):
-    """A checkpoint holds pickled Python objects that would run code when loaded; zoo refuses to load it."""
-
-
-class UnverifiedWeightsWarning(UserWarning):
-    """A weight without a published checksum was downloaded: its integrity could not be checked."""
 
 
 class _HostUnreachableError(OfflineError):

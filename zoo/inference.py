@@ -1,4 +1,4 @@
-"""Single-scale inference driven by a weight's :class:`~zoo.weights.Protocol`.
+"""Single-scale inference driven by a weight's :class:`~zoo.weights.EvalProtocol`.
 
 Three steps, each usable alone:
 
@@ -8,7 +8,7 @@ Three steps, each usable alone:
   network-input size ``(h, w)``;
 * :func:`predict` chains both, optionally with horizontal-flip test-time augmentation, and resizes the
   result to the *original* image size before the argmax, so the prediction can be scored against the
-  ground truth as is (the ground truth is never resized: see ``DESIGN.md``, Contracts -> Protocol).
+  ground truth as is (the ground truth is never resized: see ``DESIGN.md``, Contracts -> EvalProtocol).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.weights import Protocol
+from zoo.weights import EvalProtocol
 
 __all__ = ["network_input_size", "predict", "predict_logits", "preprocess", "slide_windows"]
 
 
-def network_input_size(height: int, width: int, protocol: Protocol) -> tuple[int, int]:
+def network_input_size(height: int, width: int, protocol: EvalProtocol) -> tuple[int, int]:
     """The ``(h, w)`` an image of ``height x width`` is resized to by ``protocol`` before inference.
 
     Rules (``protocol.resize``):
@@ -70,7 +70,7 @@ def network_input_size(height: int, width: int, protocol: Protocol) -> tuple[int
     return h, w
 
 
-def preprocess(image: torch.Tensor | np.ndarray, protocol: Protocol) -> torch.Tensor:
+def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol) -> torch.Tensor:
     """Turn one RGB image into the network input that ``protocol`` describes.
 
     Args:
@@ -159,7 +159,7 @@ def slide_windows(
     return windows
 
 
-def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
     """Logits ``(N, C, h, w)`` of ``model`` on preprocessed images ``(N, 3, h, w)`` of one size, at that size.
 
     * ``protocol.inference == "whole"``: one forward pass. If ``protocol.size_divisor`` is set the input is
@@ -206,7 +206,7 @@ def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: Protoc
 def predict(
     model: torch.nn.Module,
     image: torch.Tensor | np.ndarray,
-    protocol: Protocol,
+    protocol: EvalProtocol,
     *,
     flip: bool = False,
 ) -> torch.Tensor:

@@ -27,6 +27,12 @@ from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
+from zoo.errors import (
+    UnknownModelError,
+    UnknownWeightsError,
+    ZooDeprecationWarning,
+    ZooPluginWarning,
+)
 from zoo.weights import WeightRecord
 
 ENTRY_POINT_GROUP = "zoo.models"
@@ -45,26 +51,6 @@ _ARCHITECTURE_ALIASES = {
 
 _ARCHITECTURE_NAME = re.compile(r"^[a-z0-9]+$")
 _ENCODER_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
-
-
-class ZooError(Exception):
-    """Base class of the errors zoo raises on purpose."""
-
-
-class UnknownModelError(ZooError, LookupError):
-    """A name that no registry entry matches."""
-
-
-class UnknownWeightsError(ZooError, LookupError):
-    """A weights tag that the entry does not have."""
-
-
-class ZooDeprecationWarning(FutureWarning):
-    """A renamed model name was used; it still works, under its new name."""
-
-
-class ZooPluginWarning(UserWarning):
-    """A plugin distribution failed to load; the rest of the registry works."""
 
 
 def normalize_architecture(text: str) -> str:

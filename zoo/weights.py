@@ -20,7 +20,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 @dataclass(frozen=True)
-class Protocol:
+class EvalProtocol:
     """How images must be prepared and predicted for a weight to give its reported numbers.
 
     Attributes:
@@ -149,7 +149,7 @@ class WeightRecord:
     dataset: str
     trained_on: str
     class_names: tuple[str, ...] = field(repr=False)
-    protocol: Protocol
+    protocol: EvalProtocol
     license: str
     url: str | None = None
     hf_repo: str | None = None
@@ -219,3 +219,19 @@ class WeightRecord:
             if not metric.source:
                 found.append(f"reported {metric.name} has no source")
         return found
+
+
+def __getattr__(name: str) -> Any:
+    # ``Protocol`` shadowed ``typing.Protocol``; the old name works, with a warning, for one release.
+    if name == "Protocol":
+        import warnings
+
+        from zoo.errors import ZooDeprecationWarning
+
+        warnings.warn(
+            "zoo.weights.Protocol is renamed EvalProtocol; the old name goes in zoo 0.3",
+            ZooDeprecationWarning,
+            stacklevel=2,
+        )
+        return EvalProtocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

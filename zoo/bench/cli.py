@@ -28,8 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.registry import REGISTRY, ModelEntry, ZooError
-from zoo.weights import Protocol, WeightRecord
+from zoo.errors import ZooError
+from zoo.registry import REGISTRY, ModelEntry
+from zoo.weights import EvalProtocol, WeightRecord
 
 DATASETS = ("voc", "cityscapes", "ade20k")
 
@@ -158,7 +159,7 @@ def _no_weights_message(entry: ModelEntry, args: argparse.Namespace) -> str:
     return f"{entry.name} has no weights {wanted} (it has: {have}); --allow-untrained evaluates it anyway"
 
 
-def protocol_code(protocol: Protocol, tta: str) -> str:
+def protocol_code(protocol: EvalProtocol, tta: str) -> str:
     """A short readable protocol label such as ``ss whole 520`` or ``ms+flip slide 1024``."""
     prefix = {"none": "ss", "flip": "ss+flip", "ms": "ms", "ms+flip": "ms+flip"}[tta]
     return protocol.short_code().replace("ss ", f"{prefix} ", 1)
@@ -318,7 +319,7 @@ def _combine_ranks(dist, result, error, num_images):
             return None, error
         message = f"rank {rank} of {dist.world_size}: {first['error']}"
         if data_errors:
-            from zoo.datasets import DatasetError
+            from zoo.errors import DatasetError
 
             return None, DatasetError(message)
         return None, RankFailure(message)
@@ -336,7 +337,7 @@ def _combine_ranks(dist, result, error, num_images):
     return EvalResult(matrix, count, wall_s, batch_size, notes), None
 
 
-def _untrained_protocol() -> Protocol:
+def _untrained_protocol() -> EvalProtocol:
     from zoo.bench.evaluate import UNTRAINED_PROTOCOL
 
     return UNTRAINED_PROTOCOL
@@ -344,7 +345,7 @@ def _untrained_protocol() -> Protocol:
 
 def _is_data_error(error: Exception) -> bool:
     """A broken sample breaks every model the same way: stop rather than fail them all."""
-    from zoo.datasets import DatasetError
+    from zoo.errors import DatasetError
 
     return isinstance(error, DatasetError)
 

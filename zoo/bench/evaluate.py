@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from zoo.inference import predict_logits, preprocess
 from zoo.metrics import ConfusionMatrix
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -22,7 +22,7 @@ MULTI_SCALE_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 # For a model evaluated without trained weights (--allow-untrained): ImageNet statistics, original size,
 # padded to a multiple of 32 (the largest output stride of the registered encoders), whole image.
-UNTRAINED_PROTOCOL = Protocol(
+UNTRAINED_PROTOCOL = EvalProtocol(
     mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none", size_divisor=32
 )
 
@@ -52,7 +52,7 @@ class _Pending:
 def evaluate(
     model: torch.nn.Module,
     samples: Iterable[tuple[Any, Any, str]],
-    protocol: Protocol,
+    protocol: EvalProtocol,
     num_classes: int,
     *,
     device: str | torch.device = "cpu",
@@ -137,7 +137,7 @@ def evaluate(
 def _predict_chunk(
     model: torch.nn.Module,
     chunk: list[_Pending],
-    protocol: Protocol,
+    protocol: EvalProtocol,
     device: torch.device,
     autocast_dtype: torch.dtype,
     flip: bool,
@@ -166,7 +166,7 @@ def _predict_chunk(
 
 
 def _augmented_probabilities(
-    model: torch.nn.Module, x: torch.Tensor, protocol: Protocol, flip: bool, scales: tuple[float, ...]
+    model: torch.nn.Module, x: torch.Tensor, protocol: EvalProtocol, flip: bool, scales: tuple[float, ...]
 ) -> torch.Tensor:
     """Softmax probabilities averaged over ``scales`` (and their mirror images), at the size of ``x``."""
     height, width = x.shape[-2:]

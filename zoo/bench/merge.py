@@ -32,25 +32,14 @@ from zoo.bench.results import (
     KEY_COLUMNS,
     METRIC_COLUMNS,
     PER_CLASS_COLUMNS,
-    ResultsFileError,
     ResultsStore,
 )
+from zoo.errors import MergeError, ResultsFileError
 
 __all__ = ["MergeError", "MergeReport", "find_shards", "main", "merge_shards"]
 
 #: What must agree for two rows with one key to be the same result.
 COMPARED_COLUMNS: tuple[str, ...] = ("num_images", *METRIC_COLUMNS)
-
-
-class MergeError(Exception):
-    """The shards cannot be merged as they are; the message lists every problem found.
-
-    ``exit_code`` is 1 for a refusal (missing shards, conflicts) and 2 for unusable input (no shards).
-    """
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.errors import DuplicateResultError, ResultsFileError
+
 __all__ = [
     "COLUMNS",
     "FLOAT_COLUMNS",
@@ -101,17 +103,6 @@ _PER_CLASS_FLOAT_COLUMNS: tuple[str, ...] = ("IoU", "Acc", "Dice")
 _PER_CLASS_INT_COLUMNS: tuple[str, ...] = ("class_index",)
 
 _SOURCE = "measured"
-
-
-class ResultsFileError(Exception):
-    """A results file exists but cannot be used (unparseable, wrong columns, bad values, duplicate keys).
-
-    The message names the file and what is wrong. The store never overwrites such a file.
-    """
-
-
-class DuplicateResultError(ValueError):
-    """The store already holds a row with this key (see :data:`KEY_COLUMNS`)."""
 
 
 def row_key(row: Mapping[str, Any]) -> tuple[str, ...]:

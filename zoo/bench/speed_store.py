@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from zoo.bench.results import DuplicateResultError, ResultsStore, _column_problems, _normalise, _typed_frame
+from zoo.bench.results import ResultsStore, _column_problems, _normalise, _typed_frame
+from zoo.errors import DuplicateResultError
 
 __all__ = [
     "SPEED_COLUMNS",

@@ -22,11 +22,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from zoo.errors import DatasetError
+
 IGNORE_INDEX = 255
-
-
-class DatasetError(ValueError):
-    """A dataset on disk does not match its official layout or label space; the message names the file."""
 
 
 def _open_image(path: Path, what: str):

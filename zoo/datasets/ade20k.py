@@ -12,14 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import ADE20K_CLASSES
-from zoo.datasets import (
-    IGNORE_INDEX,
-    CheckReport,
-    DatasetError,
-    SegmentationDataset,
-    describe_invalid,
-    locate_root,
-)
+from zoo.datasets import IGNORE_INDEX, CheckReport, SegmentationDataset, describe_invalid, locate_root
+from zoo.errors import DatasetError
 
 # mmsegmentation's ADE20K palette (mmseg/datasets/ade.py), index = reduced label (0..149).
 ADE20K_PALETTE = np.array(

@@ -13,14 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import CITYSCAPES_CLASSES
-from zoo.datasets import (
-    IGNORE_INDEX,
-    CheckReport,
-    DatasetError,
-    SegmentationDataset,
-    describe_invalid,
-    locate_root,
-)
+from zoo.datasets import IGNORE_INDEX, CheckReport, SegmentationDataset, describe_invalid, locate_root
+from zoo.errors import DatasetError
 
 # (name, labelId, trainId, color) as in cityscapesscripts/helpers/labels.py. "license plate" (id -1) is
 # left out: json2labelImg never draws negative ids, so it never occurs in *_labelIds.png.

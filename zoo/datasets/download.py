@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from zoo.datasets.locations import dataset_root, default_data_root
-from zoo.hub import ChecksumError, DownloadError
+from zoo.errors import ChecksumError, DownloadError, UnsafeArchiveError
 
 __all__ = [
     "ARCHIVES",
@@ -47,10 +47,6 @@ __all__ = [
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
-
-
-class UnsafeArchiveError(DownloadError):
-    """An archive member would be written outside the target folder; nothing was extracted."""
 
 
 @dataclass(frozen=True)

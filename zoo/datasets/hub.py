@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import ALIASES, IGNORE_INDEX, DatasetError, SegmentationDataset, describe_invalid
+from zoo.datasets import ALIASES, IGNORE_INDEX, SegmentationDataset, describe_invalid
+from zoo.errors import DatasetError
 
 __all__ = ["LABEL_COLUMNS", "LABEL_CONVENTIONS", "HubSegmentation", "load_source"]
 

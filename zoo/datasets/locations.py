@@ -42,7 +42,8 @@ def dataset_root(name: str, data_root: str | os.PathLike[str] | None = None) -> 
     Raises:
         DatasetError: ``name`` is not a known dataset.
     """
-    from zoo.datasets import ALIASES, DATASET_NAMES, DatasetError
+    from zoo.datasets import ALIASES, DATASET_NAMES
+    from zoo.errors import DatasetError
 
     key = ALIASES.get(name.lower(), name.lower())
     if key not in DATASET_FOLDERS:

@@ -12,14 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.classes import VOC_CLASSES
-from zoo.datasets import (
-    IGNORE_INDEX,
-    CheckReport,
-    DatasetError,
-    SegmentationDataset,
-    describe_invalid,
-    locate_root,
-)
+from zoo.datasets import IGNORE_INDEX, CheckReport, SegmentationDataset, describe_invalid, locate_root
+from zoo.errors import DatasetError
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:

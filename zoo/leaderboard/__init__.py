@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo.bench.results import ResultsFileError
+from zoo.errors import ResultsFileError
 from zoo.leaderboard import data, pages
 from zoo.leaderboard.reported import reported_rows
 from zoo.registry import REGISTRY, Registry

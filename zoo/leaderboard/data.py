@@ -14,13 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.bench.results import (
-    COLUMNS,
-    KEY_COLUMNS,
-    PER_CLASS_COLUMNS,
-    ResultsFileError,
-    ResultsStore,
-)
+from zoo.bench.results import COLUMNS, KEY_COLUMNS, PER_CLASS_COLUMNS, ResultsStore
+from zoo.errors import ResultsFileError
 
 __all__ = ["Results", "ResultsFileError", "is_speed_file", "load"]
 

@@ -17,7 +17,7 @@ from typing import Any
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES
 from zoo.models._smp_manifest import ARCHITECTURES
 from zoo.registry import FAMILY_PRIORITY, REGISTRY, ModelEntry
-from zoo.weights import Protocol, ReportedMetric, WeightRecord
+from zoo.weights import EvalProtocol, ReportedMetric, WeightRecord
 
 FAMILY = "smp"
 
@@ -113,7 +113,7 @@ _SEGFORMER_LICENSE = (
 _MMSEG_MEAN = (123.675, 116.28, 103.53)
 _MMSEG_STD = (58.395, 57.12, 57.375)
 # NVlabs' test pipeline: AlignedResize to fit (2048, 512) keeping the ratio, whole-image inference.
-_ADE_PROTOCOL = Protocol(
+_ADE_PROTOCOL = EvalProtocol(
     mean=_MMSEG_MEAN,
     std=_MMSEG_STD,
     value_scale=255.0,
@@ -122,7 +122,7 @@ _ADE_PROTOCOL = Protocol(
     resize_multiple_of=32,
 )
 # NVlabs' Cityscapes test: fit (2048, 1024), then 1024x1024 windows every 768 pixels.
-_CITYSCAPES_PROTOCOL = Protocol(
+_CITYSCAPES_PROTOCOL = EvalProtocol(
     mean=_MMSEG_MEAN,
     std=_MMSEG_STD,
     value_scale=255.0,

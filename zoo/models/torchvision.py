@@ -11,7 +11,7 @@ from typing import Any
 
 from zoo.classes import VOC_CLASSES
 from zoo.registry import register_model
-from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, Protocol, ReportedMetric, WeightRecord
+from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord
 
 _URL = "https://download.pytorch.org/models/"
 _METADATA_SOURCE = "torchvision/models/segmentation/{module}.py, {enum}.COCO_WITH_VOC_LABELS_V1.meta"
@@ -19,7 +19,7 @@ _LICENSE = "BSD-3-Clause (torchvision); trained on COCO train2017 images (COCO t
 
 # torchvision evaluates these weights with SemanticSegmentation(resize_size=520): shorter side to 520,
 # bilinear, RGB in [0, 1], ImageNet mean/std, whole-image inference.
-TORCHVISION_PROTOCOL = Protocol(
+TORCHVISION_PROTOCOL = EvalProtocol(
     mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="shorter_side", resize_size=(520,)
 )
 
