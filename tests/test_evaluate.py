@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from zoo.bench.evaluate import evaluate
+from zoo.inference import TTA_MODES, InferenceError, predict
 from zoo.weights import EvalProtocol
 
 PROTOCOL = EvalProtocol(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), value_scale=1.0, resize="none")
@@ -92,31 +93,37 @@ def test_bf16_autocast_runs_on_cpu():
     assert int(result.matrix.sum()) == 2 * 15 * 16  # every non-ignored pixel counted once
 
 
-def test_multi_scale_and_flip_average_probabilities_and_keep_a_per_pixel_model_exact():
+def test_multi_scale_and_flip_reach_inference_and_keep_a_per_pixel_model_exact():
     """A 1x1 conv predicts each pixel from its colour alone: on uniform images every scale and mirror
-    agrees, so multi-scale + flip must reproduce the single-scale prediction exactly."""
+    agrees, so multi-scale + flip must reproduce the single-scale prediction exactly (the TTA itself is
+    tested in test_inference.py)."""
     data = []
     for index, colour in enumerate([(10, 200, 30), (250, 0, 120)]):
         image = np.broadcast_to(np.array(colour, np.uint8), (24, 32, 3)).copy()
         data.append((image, np.zeros((24, 32), np.int64), f"u{index}"))
     single, single_predictions = run(conv_model(), data)
-    augmented, augmented_predictions = run(conv_model(), data, flip=True, scales=(0.5, 1.0, 1.75))
+    protocol = dataclasses.replace(PROTOCOL, ms_ratios=(0.5, 1.0, 1.75))
+    augmented, augmented_predictions = run(conv_model(), data, protocol, tta="ms+flip")
     assert torch.equal(single.matrix, augmented.matrix)
     for key in single_predictions:
         assert np.array_equal(single_predictions[key], augmented_predictions[key])
 
 
-def test_flip_averages_the_mirrored_view():
-    """A model whose logits depend on the column: flip TTA averages column x with column W-1-x."""
+@pytest.mark.parametrize("tta", TTA_MODES)
+def test_every_prediction_is_inference_s_at_any_batch_size(tta):
+    """evaluate only batches and counts: each prediction is zoo.inference.predict's for the same image."""
+    data = samples([(20, 30), (24, 24), (20, 30), (17, 33), (20, 30)])
+    protocol = dataclasses.replace(PROTOCOL, ms_ratios=(0.75, 1.0, 1.5))
+    model = conv_model(kernel=3)
+    _, batched = run(model, data, protocol, batch_size=3, tta=tta)
+    for image, _, sample_id in data:
+        assert np.array_equal(batched[sample_id], predict(model, image, protocol, tta=tta).numpy())
 
-    class ColumnModel(torch.nn.Module):
-        def forward(self, x):
-            columns = torch.arange(x.shape[-1], dtype=torch.float32).expand(x.shape[0], 1, x.shape[-2], -1)
-            return torch.cat([columns, x.shape[-1] - 1 - columns - 0.5], 1)  # class 1 wins on the left
 
-    data = [(np.zeros((4, 8, 3), np.uint8), np.zeros((4, 8), np.int64), "c")]
-    _, plain = run(ColumnModel(), data)
-    _, flipped = run(ColumnModel(), data, flip=True)
-    assert plain["c"][0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
-    # averaged with its mirror, p0 = (sigmoid(2x - 6.5) + sigmoid(7.5 - 2x)) / 2 > 1/2 in every column
-    assert flipped["c"][0].tolist() == [0] * 8
+def test_an_unknown_tta_fails_before_any_sample_is_read():
+    def never_read():
+        raise AssertionError("a sample was read")
+        yield
+
+    with pytest.raises(InferenceError, match="unknown test-time augmentation"):
+        evaluate(conv_model(), never_read(), PROTOCOL, 4, tta="ms+flop")

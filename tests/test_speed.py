@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from zoo.bench.speed import (
     measure,
     peak_tflops,
     reference_labels,
+    synthetic_input,
 )
 from zoo.bench.speed_cli import speed_main
 from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore
@@ -127,6 +129,31 @@ def test_correctness_gate():
     assert row["correctness"] == "ok" and row["argmax_disagreement"] <= 0.001
     row = measure(perturbed, variant, "cpu", reference=reference)
     assert row["correctness"] == "flagged" and row["argmax_disagreement"] > 0.001
+
+
+class TupleNet(TinyNet):
+    """TinyNet's logits first in a tuple, an auxiliary output after (the shape zoo.inference accepts)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = super().forward(x)
+        return logits, -logits
+
+
+def test_timed_region_and_gate_take_dict_and_tuple_outputs():
+    torch.manual_seed(0)
+    net = TupleNet(num_classes=6).eval()
+    x = torch.randn(1, 3, 16, 16)
+    plain = lambda x: TinyNet.forward(net, x)  # noqa: E731
+    as_dict = lambda x: OrderedDict(out=plain(x), aux=-plain(x))  # noqa: E731
+    assert argmax_disagreement(plain, as_dict, x) == 0.0
+    assert argmax_disagreement(plain, net, x) == 0.0
+    config = SpeedConfig(height=16, width=16, channels_last=True, timed="forward+upsample+argmax", **QUICK)
+    reference = reference_labels(net, config, "cpu")
+    seeded = synthetic_input(SpeedConfig(height=16, width=16, **QUICK), "cpu")
+    expected = nn.functional.interpolate(plain(seeded), size=(16, 16), mode="bilinear").argmax(1)
+    assert torch.equal(reference, expected)
+    row = measure(net, config, "cpu", reference=reference)
+    assert row["correctness"] == "ok" and row["argmax_disagreement"] == 0.0
 
 
 def test_resume_skips_done_rows(tiny_models, tmp_path, capsys):

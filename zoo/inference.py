@@ -1,33 +1,67 @@
-"""Single-scale inference driven by a weight's :class:`~zoo.weights.EvalProtocol`.
+"""Inference driven by a weight's :class:`~zoo.weights.EvalProtocol`, with flip and multi-scale testing.
 
-Three steps, each usable alone:
+One entry point, :func:`predict_scores`, turns images into per-class scores at the ground truth's size under a
+protocol and a test-time augmentation (``"none"``, ``"flip"``, ``"ms"``, ``"ms+flip"``); :func:`predict` is
+its argmax for one image. The steps it chains are usable alone:
 
+* :func:`network_input_size` says what size an image is resized to (at a multi-scale ratio too);
 * :func:`preprocess` turns a ``uint8`` ``HxWx3`` RGB image into the ``(1, 3, h, w)`` float tensor the network
   expects (channel order, value scale, mean/std, resize rule);
 * :func:`predict_logits` runs the network on it, whole or by sliding windows, and returns logits at the
   network-input size ``(h, w)``;
-* :func:`predict` chains both, optionally with horizontal-flip test-time augmentation, and resizes the
-  result to the *original* image size before the argmax, so the prediction can be scored against the
-  ground truth as is (the ground truth is never resized: see ``DESIGN.md``, Contracts -> EvalProtocol).
+* :func:`upsample_logits` takes the logits out of whatever a model returns and resizes them.
+
+Scores are resized to the *original* image size (or the size asked for) before the argmax, so a prediction
+can be scored against the ground truth as is: the ground truth is never resized (``DESIGN.md``, Contracts).
+Multi-scale testing follows mmsegmentation 0.x's ``MultiScaleFlipAug`` (the one NVlabs SegFormer used): each
+ratio multiplies the resize rule's target scale and the *original* image is resized to it, never an
+already-resized tensor; every view's logits are resized to the output size, turned into probabilities,
+mirrored back where flipped and averaged (mmseg's ``aug_test``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.errors import ZooError
 from zoo.weights import EvalProtocol
 
-__all__ = ["network_input_size", "predict", "predict_logits", "preprocess", "slide_windows"]
+__all__ = [
+    "TTA_MODES",
+    "InferenceError",
+    "network_input_size",
+    "network_input_sizes",
+    "predict",
+    "predict_logits",
+    "predict_scores",
+    "preprocess",
+    "slide_windows",
+    "tta_views",
+    "upsample_logits",
+]
+
+#: The test-time augmentations, as ``zoo-bench --tta`` and the ``tta`` column of result rows name them.
+TTA_MODES = ("none", "flip", "ms", "ms+flip")
 
 
-def network_input_size(height: int, width: int, protocol: EvalProtocol) -> tuple[int, int]:
+class InferenceError(ZooError, ValueError):
+    """Inference cannot run as asked: an unusable image, protocol, TTA mode or model output."""
+
+
+# ------------------------------------------------------------------------------------------- sizes
+
+
+def network_input_size(
+    height: int, width: int, protocol: EvalProtocol, ratio: float = 1.0
+) -> tuple[int, int]:
     """The ``(h, w)`` an image of ``height x width`` is resized to by ``protocol`` before inference.
 
-    Rules (``protocol.resize``):
+    Rules (``protocol.resize``), at ``ratio`` 1:
 
     * ``"shorter_side"``: the shorter side becomes ``resize_size[0]``, the longer one
       ``int(size * long / short)`` (truncated, as torchvision's ``Resize(int)`` computes it);
@@ -37,97 +71,189 @@ def network_input_size(height: int, width: int, protocol: EvalProtocol) -> tuple
     * ``"fixed"``: ``resize_size = (height, width)``, the aspect ratio is not kept;
     * ``"none"``: the original size.
 
+    A multi-scale ``ratio`` multiplies the rule's target scale, truncated as mmseg's ``MultiScaleFlipAug``
+    does (``int(scale * ratio)``): ``"shorter_side"`` targets ``int(size * ratio)``, ``"fit"``
+    ``(int(long_max * ratio), int(short_max * ratio))``, ``"fixed"`` ``(int(h * ratio), int(w * ratio))``,
+    and ``"none"`` fits the image into ``(int(long * ratio), int(short * ratio))`` keeping its aspect ratio
+    (``MultiScaleFlipAug(img_scale=None)`` followed by ``Resize(keep_ratio=True)``). No side goes below 1.
+
     Then, if ``protocol.resize_multiple_of`` is set, each side is rounded *up* to a multiple of it (the image
     is resized to that size, not padded: NVlabs SegFormer's ``AlignedResize``).
 
     Raises:
-        ValueError: for an unknown rule or a ``resize_size`` of the wrong length.
+        InferenceError: for an unknown rule, a ``resize_size`` of the wrong length or a ratio that is not
+            positive.
     """
+    if not ratio > 0:
+        raise InferenceError(f"a multi-scale ratio must be positive, got {ratio!r}")
     rule, size = protocol.resize, protocol.resize_size
+    if rule == "none" and ratio != 1.0:
+        # mmseg's MultiScaleFlipAug without img_scale targets the image's own size times the ratio and
+        # Resize(keep_ratio=True) fits the image into it: the "fit" arithmetic on that target.
+        rule, size, ratio = "fit", (max(height, width) * ratio, min(height, width) * ratio), 1.0
     if rule == "shorter_side":
         if not size or len(size) != 1:
-            raise ValueError(f"resize 'shorter_side' needs one resize_size value, got {size!r}")
+            raise InferenceError(f"resize 'shorter_side' needs one resize_size value, got {size!r}")
         short, long = min(height, width), max(height, width)
-        new_short, new_long = size[0], int(size[0] * long / short)
+        new_short = int(size[0] * ratio)
+        new_long = int(new_short * long / short)
         h, w = (new_short, new_long) if height <= width else (new_long, new_short)
     elif rule == "fit":
         if not size or len(size) != 2:
-            raise ValueError(f"resize 'fit' needs resize_size=(long_max, short_max), got {size!r}")
-        long_max, short_max = max(size), min(size)
+            raise InferenceError(f"resize 'fit' needs resize_size=(long_max, short_max), got {size!r}")
+        long_max, short_max = int(max(size) * ratio), int(min(size) * ratio)
         scale = min(long_max / max(height, width), short_max / min(height, width))
         h, w = int(height * scale + 0.5), int(width * scale + 0.5)
     elif rule == "fixed":
         if not size or len(size) != 2:
-            raise ValueError(f"resize 'fixed' needs resize_size=(height, width), got {size!r}")
-        h, w = int(size[0]), int(size[1])
+            raise InferenceError(f"resize 'fixed' needs resize_size=(height, width), got {size!r}")
+        h, w = int(size[0] * ratio), int(size[1] * ratio)
     elif rule == "none":
         h, w = height, width
     else:
-        raise ValueError(f"unknown resize rule {rule!r}")
+        raise InferenceError(f"unknown resize rule {rule!r}: expected shorter_side, fit, fixed or none")
+    h, w = max(h, 1), max(w, 1)
     multiple = protocol.resize_multiple_of
     if multiple:
         h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
     return h, w
 
 
-def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol) -> torch.Tensor:
+def tta_views(protocol: EvalProtocol, tta: str) -> tuple[tuple[float, ...], bool]:
+    """The ratios a test-time augmentation predicts at and whether it adds the mirror image of each.
+
+    ``"none"`` and ``"flip"`` predict at ratio 1 only; ``"ms"`` and ``"ms+flip"`` at ``protocol.ms_ratios``.
+
+    Raises:
+        InferenceError: for a ``tta`` not in :data:`TTA_MODES`.
+    """
+    if tta not in TTA_MODES:
+        raise InferenceError(
+            f"unknown test-time augmentation {tta!r}: expected one of {', '.join(TTA_MODES)}"
+        )
+    return (protocol.ms_ratios if tta.startswith("ms") else (1.0,)), tta.endswith("flip")
+
+
+def network_input_sizes(
+    height: int, width: int, protocol: EvalProtocol, tta: str = "none"
+) -> tuple[tuple[int, int], ...]:
+    """The network-input size of every scale ``tta`` predicts an image of ``height x width`` at.
+
+    Images with equal sizes here can share a batch in :func:`predict_scores` without any padding.
+    """
+    ratios, _ = tta_views(protocol, tta)
+    return tuple(network_input_size(height, width, protocol, ratio) for ratio in ratios)
+
+
+# ------------------------------------------------------------------------------------ preprocessing
+
+
+def _image_tensor(image: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``image`` as a ``uint8`` ``HxWx3`` tensor (a NumPy array is wrapped, a tensor kept where it is)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)) if isinstance(image, np.ndarray) else image
+    is_image = isinstance(tensor, torch.Tensor) and tensor.dtype == torch.uint8 and tensor.ndim == 3
+    if not is_image or tensor.shape[2] != 3:
+        raise InferenceError(
+            f"expected a uint8 HxWx3 RGB image, got dtype {getattr(tensor, 'dtype', type(tensor).__name__)} "
+            f"and shape {tuple(getattr(tensor, 'shape', ()))}"
+        )
+    return tensor
+
+
+def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: float = 1.0) -> torch.Tensor:
     """Turn one RGB image into the network input that ``protocol`` describes.
 
     Args:
         image: ``uint8`` array or tensor of shape ``(H, W, 3)``, channels in RGB order (the dataset
             contract of ``DESIGN.md``).
         protocol: the weight's evaluation protocol.
+        ratio: a multi-scale ratio of the resize rule's target scale (see :func:`network_input_size`).
 
     Returns:
-        A ``float32`` tensor ``(1, 3, h, w)`` with ``(h, w) = network_input_size(H, W, protocol)``: channels
-        reordered to ``protocol.channel_order``, pixels scaled to ``[0, 1]`` when ``value_scale == 1.0``
-        (kept in ``[0, 255]`` when ``255.0``), normalised as ``(x - mean) / std``, then resized bilinearly
-        (``align_corners=False``, no antialiasing). Padding to ``size_divisor`` is *not* done here: it
-        belongs to :func:`predict_logits`, which crops it off again.
+        A ``float32`` tensor ``(1, 3, h, w)`` with ``(h, w) = network_input_size(H, W, protocol, ratio)``,
+        on the device of ``image``: channels reordered to ``protocol.channel_order``, pixels scaled to
+        ``[0, 1]`` when ``value_scale == 1.0`` (kept in ``[0, 255]`` when ``255.0``), normalised as
+        ``(x - mean) / std``, then resized with ``protocol.interpolation`` (``align_corners=False``, no
+        antialiasing). Padding to ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
+        which crops it off again.
 
     Raises:
-        ValueError: if the image is not ``uint8`` ``HxWx3``.
+        InferenceError: if the image is not ``uint8`` ``HxWx3`` or the protocol's values are unusable
+            (a subclass of ``ValueError``).
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(image)) if isinstance(image, np.ndarray) else image
-    if tensor.dtype != torch.uint8 or tensor.ndim != 3 or tensor.shape[2] != 3:
-        raise ValueError(
-            f"expected a uint8 HxWx3 RGB image, got dtype {tensor.dtype} and shape {tuple(tensor.shape)}"
-        )
+    tensor = _image_tensor(image)
     height, width = int(tensor.shape[0]), int(tensor.shape[1])
     x = tensor.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
     if protocol.channel_order == "BGR":
         # mean/std of BGR weights are listed in BGR order too, so flip before normalising.
         x = x.flip(1)
     elif protocol.channel_order != "RGB":
-        raise ValueError(f"unknown channel_order {protocol.channel_order!r}")
+        raise InferenceError(f"unknown channel_order {protocol.channel_order!r}: expected RGB or BGR")
     if protocol.value_scale == 1.0:
         x = x / 255.0
     elif protocol.value_scale != 255.0:
-        raise ValueError(f"value_scale must be 1.0 or 255.0, got {protocol.value_scale!r}")
+        raise InferenceError(f"value_scale must be 1.0 or 255.0, got {protocol.value_scale!r}")
     mean = torch.tensor(protocol.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(protocol.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     x = (x - mean) / std
-    size = network_input_size(height, width, protocol)
+    size = network_input_size(height, width, protocol, ratio)
     if size != (height, width):
-        # Bilinear resizing is linear, so normalising first gives the same values as normalising after,
-        # and keeps the border behaviour independent of the value scale.
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+        # Resizing is linear, so normalising first gives the same values as normalising after, and keeps
+        # the border behaviour independent of the value scale.
+        mode = protocol.interpolation
+        if mode not in ("bilinear", "bicubic", "nearest"):
+            raise InferenceError(f"unknown interpolation {mode!r}: expected bilinear, bicubic or nearest")
+        corners = None if mode == "nearest" else False
+        x = F.interpolate(x, size=size, mode=mode, align_corners=corners, antialias=False)
     return x.contiguous()
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    """Logits of ``model`` on ``x``, at the spatial size of ``x``.
+# ---------------------------------------------------------------------------------- model outputs
 
-    Accepts a tensor output or a mapping with an ``"out"`` entry (torchvision's segmentation models). A
-    network whose logits come out at a lower resolution (an output stride) is upsampled to the input size,
-    as mmseg's ``encode_decode`` does, so windows and padding can be cut in input pixels.
+
+def upsample_logits(
+    output: Any,
+    size: tuple[int, int] | torch.Size,
+    *,
+    align_corners: bool = False,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The logits ``(N, C, h, w)`` in a model's output, resized bilinearly to ``size`` where they differ.
+
+    Args:
+        output: what the model returned: a tensor, a mapping with an ``"out"`` entry (torchvision's
+            ``OrderedDict``), or a tuple or list whose first element is the logits (auxiliary outputs after).
+        size: the ``(height, width)`` wanted.
+        align_corners: of the bilinear resize (the weight's protocol says which).
+        dtype: cast to this before resizing (``None`` keeps the model's dtype, e.g. under autocast).
+
+    Returns:
+        The logits at ``size``; the very tensor the model returned when no cast or resize was needed.
+
+    Raises:
+        InferenceError: an output of another kind, or not ``(N, C, h, w)``.
     """
-    out = model(x)
-    if isinstance(out, Mapping):
-        out = out["out"]
-    if out.shape[-2:] != x.shape[-2:]:
-        out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=align_corners)
-    return out
+    logits = output
+    if isinstance(logits, Mapping):
+        if "out" not in logits:
+            raise InferenceError(
+                f"the model returned a mapping with keys {sorted(map(str, logits))}; expected the logits "
+                "under 'out' (torchvision's convention)"
+            )
+        logits = logits["out"]
+    elif isinstance(logits, (tuple, list)) and logits:
+        logits = logits[0]
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 4:
+        raise InferenceError(
+            f"expected the model to return logits (N, C, h, w), got {type(output).__name__} "
+            f"{tuple(getattr(logits, 'shape', ()))}"
+        )
+    if dtype is not None:
+        logits = logits.to(dtype)
+    size = (int(size[0]), int(size[1]))
+    if tuple(logits.shape[-2:]) != size:
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
+    return logits
 
 
 def _pad_bottom_right(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -138,6 +264,25 @@ def _pad_bottom_right(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x
 
 
+def _forward(model: torch.nn.Module, x: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` (one network input: a whole image or a window), at the size of ``x``.
+
+    With ``protocol.size_divisor`` the input is zero-padded at the bottom and right to a multiple of it and
+    the padding cropped off the logits. A network whose logits come out at a lower resolution (an output
+    stride) is upsampled to the (padded) input size first, as mmseg's ``encode_decode`` does, so padding and
+    windows are cut in input pixels.
+    """
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    divisor = protocol.size_divisor
+    if divisor:
+        x = _pad_bottom_right(x, -(-height // divisor) * divisor, -(-width // divisor) * divisor)
+    logits = upsample_logits(model(x), x.shape[-2:], align_corners=protocol.align_corners)
+    return logits[..., :height, :width]
+
+
+# -------------------------------------------------------------------------------------- inference
+
+
 def slide_windows(
     height: int, width: int, crop_size: tuple[int, int], stride: tuple[int, int]
 ) -> list[tuple[int, int, int, int]]:
@@ -145,7 +290,8 @@ def slide_windows(
 
     ``h_grids = max(height - crop_h + stride_h - 1, 0) // stride_h + 1`` rows (likewise columns); window
     ``row`` starts at ``min(row * stride_h, height - crop_h)`` clipped at 0, so the last window is aligned
-    to the border and every pixel is covered. A window is smaller than the crop only where the image is.
+    to the border and every pixel is covered. A window is smaller than the crop only where the image is:
+    it is then clipped to the image, never padded (mmseg decodes "the small patch without padding").
     """
     (crop_h, crop_w), (stride_h, stride_w) = crop_size, stride
     h_grids = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
@@ -162,37 +308,36 @@ def slide_windows(
 def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
     """Logits ``(N, C, h, w)`` of ``model`` on preprocessed images ``(N, 3, h, w)`` of one size, at that size.
 
-    * ``protocol.inference == "whole"``: one forward pass. If ``protocol.size_divisor`` is set the input is
-      zero-padded at the bottom and right to a multiple of it (networks with an output stride need it) and
-      the padding is cropped off the logits, so no padded pixel ever reaches the prediction.
-    * ``"slide"``: windows of ``protocol.crop_size`` every ``protocol.stride`` (see :func:`slide_windows`);
-      a window smaller than the crop (image smaller than the crop) is zero-padded to the crop and cropped
-      back; overlapping logits are summed and divided by how many windows covered each pixel.
+    * ``protocol.inference == "whole"``: one forward pass.
+    * ``"slide"``: windows of ``protocol.crop_size`` every ``protocol.stride`` (see :func:`slide_windows`),
+      exactly as mmseg's ``slide_inference``: a window is clipped to the image, so where the image is smaller
+      than the crop the network sees the smaller patch, unpadded; overlapping logits are summed and divided
+      by how many windows covered each pixel.
+
+    Either way, with ``protocol.size_divisor`` each network input (the image, or each window) is zero-padded
+    at the bottom and right to a multiple of it (networks with an output stride need it) and the padding is
+    cropped off its logits, so no padded pixel ever reaches the prediction.
 
     Runs under :func:`torch.inference_mode` on the device of ``image``; the model is not switched to eval
     mode here (the caller owns it).
+
+    Raises:
+        InferenceError: an input that is not 4-D, an unknown inference mode, slide without crop or stride.
     """
     if image.ndim != 4:
-        raise ValueError(f"expected an (N, 3, h, w) tensor, got shape {tuple(image.shape)}")
+        raise InferenceError(f"expected an (N, 3, h, w) tensor, got shape {tuple(image.shape)}")
     height, width = int(image.shape[-2]), int(image.shape[-1])
-    align = protocol.align_corners
     with torch.inference_mode():
         if protocol.inference == "whole":
-            divisor = protocol.size_divisor
-            x = image
-            if divisor:
-                x = _pad_bottom_right(x, -(-height // divisor) * divisor, -(-width // divisor) * divisor)
-            return _forward(model, x, align)[..., :height, :width]
+            return _forward(model, image, protocol)
         if protocol.inference != "slide":
-            raise ValueError(f"unknown inference mode {protocol.inference!r}")
+            raise InferenceError(f"unknown inference mode {protocol.inference!r}: expected whole or slide")
         if not (protocol.crop_size and protocol.stride):
-            raise ValueError("slide inference needs crop_size and stride")
-        crop_h, crop_w = protocol.crop_size
+            raise InferenceError("slide inference needs crop_size and stride in the protocol")
         logits: torch.Tensor | None = None
         count = torch.zeros((1, 1, height, width), dtype=torch.float32, device=image.device)
         for y1, y2, x1, x2 in slide_windows(height, width, protocol.crop_size, protocol.stride):
-            window = _pad_bottom_right(image[..., y1:y2, x1:x2], crop_h, crop_w)
-            out = _forward(model, window, align)[..., : y2 - y1, : x2 - x1]
+            out = _forward(model, image[..., y1:y2, x1:x2], protocol)
             if logits is None:
                 logits = torch.zeros(
                     (out.shape[0], out.shape[1], height, width), dtype=out.dtype, device=image.device
@@ -203,45 +348,129 @@ def predict_logits(model: torch.nn.Module, image: torch.Tensor, protocol: EvalPr
         return logits / count
 
 
+def _model_device(model: torch.nn.Module) -> torch.device | None:
+    param = next(iter(model.parameters()), None)
+    return None if param is None else param.device
+
+
+def predict_scores(
+    model: torch.nn.Module,
+    images: Sequence[torch.Tensor | np.ndarray],
+    protocol: EvalProtocol,
+    *,
+    tta: str = "none",
+    sizes: Sequence[tuple[int, int]] | None = None,
+) -> list[torch.Tensor]:
+    """Per-class scores of each image under ``protocol`` and test-time augmentation ``tta``, at its label size.
+
+    The one entry point from images to scores: each image is preprocessed from the original at every ratio
+    of ``tta`` (:func:`network_input_size`), predicted whole or by windows (:func:`predict_logits`), mirrored
+    where ``tta`` flips, and brought to its output size.
+
+    Args:
+        model: maps ``(N, 3, h, w)`` floats to logits (see :func:`upsample_logits` for the outputs accepted);
+            already in eval mode and on the wanted device. Runs under any autocast the caller set.
+        images: ``uint8`` ``(H, W, 3)`` RGB arrays or tensors (or one ``(N, H, W, 3)`` tensor, or one image)
+            that :func:`network_input_sizes` gives equal sizes, so that they are predicted as one batch. A
+            tensor stays on its device; an array goes to the device of the model's first parameter.
+        protocol: the weight's evaluation protocol (``ms_ratios`` gives the scales of ``"ms"``).
+        tta: one of :data:`TTA_MODES`.
+        sizes: the ``(height, width)`` of each image's ground truth; by default the image's own size.
+
+    Returns:
+        One ``float32`` tensor ``(C, height, width)`` per image. Without augmentation these are the logits,
+        resized bilinearly (``align_corners=protocol.align_corners``) from the network-input size; with
+        ``"flip"`` or ``"ms"`` they are softmax probabilities, each view's logits resized to the output size
+        before the softmax and the views averaged (mmseg's ``aug_test``). Either way the argmax over ``C`` is
+        the prediction.
+
+    Raises:
+        InferenceError: an invalid protocol, an unknown ``tta``, an image that is not ``uint8`` ``HxWx3``,
+            images whose network-input sizes differ, or ``sizes`` of the wrong length.
+    """
+    ratios, flip = tta_views(protocol, tta)
+    is_one_image = isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3
+    images = [images] if is_one_image else list(images)
+    problems = protocol.problems()
+    if problems:
+        raise InferenceError(f"unusable evaluation protocol: {'; '.join(problems)}")
+    tensors = [_image_tensor(image) for image in images]
+    if not tensors:
+        return []
+    device = _model_device(model)
+    tensors = [
+        t.to(device) if device is not None and isinstance(image, np.ndarray) else t
+        for t, image in zip(tensors, images, strict=True)
+    ]
+    out_sizes = [tuple(t.shape[:2]) for t in tensors] if sizes is None else [tuple(s) for s in sizes]
+    if len(out_sizes) != len(tensors):
+        raise InferenceError(f"got {len(tensors)} images but {len(out_sizes)} output sizes")
+    views = {network_input_sizes(int(t.shape[0]), int(t.shape[1]), protocol, tta) for t in tensors}
+    if len(views) != 1:
+        raise InferenceError(
+            f"images of one call must share their network-input sizes, got {sorted(views)}: "
+            "predict them in separate calls"
+        )
+    align = protocol.align_corners
+    with torch.inference_mode():
+        if tta == "none":
+            x = torch.cat([preprocess(t, protocol) for t in tensors])
+            logits = predict_logits(model, x, protocol).float()
+            return [
+                upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)[0]
+                for i in range(len(tensors))
+            ]
+        totals: list[torch.Tensor | None] = [None] * len(tensors)
+        for ratio in ratios:
+            x = torch.cat([preprocess(t, protocol, ratio) for t in tensors])
+            for mirrored in (False, True) if flip else (False,):
+                logits = predict_logits(model, x.flip(-1) if mirrored else x, protocol).float()
+                if mirrored:
+                    logits = logits.flip(-1)
+                for i, total in enumerate(totals):
+                    probabilities = upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)
+                    probabilities = probabilities[0].softmax(0)
+                    totals[i] = probabilities if total is None else total + probabilities
+        count = len(ratios) * (2 if flip else 1)
+        return [total / count for total in totals]
+
+
 def predict(
     model: torch.nn.Module,
     image: torch.Tensor | np.ndarray,
     protocol: EvalProtocol,
     *,
-    flip: bool = False,
+    tta: str = "none",
+    flip: bool | None = None,
 ) -> torch.Tensor:
     """Class index per pixel of one RGB image, at the image's original size.
 
     Args:
-        model: maps ``(N, 3, h, w)`` floats to ``(N, C, h, w)`` logits (or a lower-resolution output, which
-            is upsampled); it should already be in eval mode and on the wanted device.
+        model: as :func:`predict_scores` takes it.
         image: ``uint8`` ``(H, W, 3)`` RGB array or tensor; a tensor stays on its device, an array goes to
             the device of the model's first parameter (CPU for a parameterless model).
-        protocol: the weight's evaluation protocol (:func:`preprocess`, :func:`predict_logits`).
-        flip: horizontal-flip test-time augmentation: the softmax probabilities of the image and of its
-            mirror (mirrored back) are averaged before the argmax.
+        protocol: the weight's evaluation protocol.
+        tta: one of :data:`TTA_MODES` (see :func:`predict_scores`).
+        flip: deprecated: ``flip=True`` is ``tta="flip"``.
 
     Returns:
-        An ``int64`` tensor ``(H, W)`` on the model's side of the computation. Logits (or probabilities with
-        ``flip``) are resized bilinearly from the network-input size to ``(H, W)`` with
-        ``align_corners=protocol.align_corners`` *before* the argmax; the ground truth is never resized.
+        An ``int64`` tensor ``(H, W)``: the argmax of :func:`predict_scores`.
+
+    Raises:
+        InferenceError: as :func:`predict_scores`.
     """
-    height, width = int(image.shape[0]), int(image.shape[1])
-    x = preprocess(image, protocol)
-    if isinstance(image, np.ndarray):
-        param = next(iter(model.parameters()), None)
-        if param is not None:
-            x = x.to(param.device)
-    with torch.inference_mode():
-        scores = predict_logits(model, x, protocol)
+    if flip is not None:
+        import warnings
+
+        from zoo.errors import ZooDeprecationWarning
+
+        warnings.warn(
+            "predict(flip=...) is deprecated: pass tta='flip' (or 'none'); flip= goes in zoo 0.3",
+            ZooDeprecationWarning,
+            stacklevel=2,
+        )
         if flip:
-            mirrored = predict_logits(model, x.flip(-1), protocol).flip(-1)
-            scores = (scores.float().softmax(1) + mirrored.float().softmax(1)) / 2
-        if scores.shape[-2:] != (height, width):
-            scores = F.interpolate(
-                scores.float(),
-                size=(height, width),
-                mode="bilinear",
-                align_corners=protocol.align_corners,
-            )
-        return scores.argmax(1)[0].to(torch.int64)
+            if tta not in ("none", "flip"):
+                raise InferenceError(f"predict got flip=True and tta={tta!r}: pass tta alone")
+            tta = "flip"
+    return predict_scores(model, [image], protocol, tta=tta)[0].argmax(0).to(torch.int64)

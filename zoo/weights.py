@@ -6,6 +6,7 @@ Downloading lives in :mod:`zoo.hub`, loading into a model in :mod:`zoo.factory`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ResizeRule = Literal["shorter_side", "fit", "fixed", "none"]
+
+#: mmsegmentation's multi-scale test ratios (the ``img_ratios`` of its configs and of NVlabs SegFormer's).
+MMSEG_MS_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -43,6 +47,9 @@ class EvalProtocol:
         crop_size, stride: ``(height, width)`` of sliding-window crops and steps; ``None`` for whole.
         align_corners: the ``align_corners`` flag of every bilinear resize of logits.
         interpolation: how the image is resized (``"bilinear"``).
+        ms_ratios: multi-scale testing (``--tta ms``) predicts at each of these ratios of the resize rule's
+            target scale, applied to the original image (mmseg's ``MultiScaleFlipAug(img_ratios=...)``; see
+            :func:`zoo.inference.network_input_size`). Unused by single-scale testing.
     """
 
     mean: tuple[float, float, float]
@@ -58,6 +65,7 @@ class EvalProtocol:
     stride: tuple[int, int] | None = None
     align_corners: bool = False
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
+    ms_ratios: tuple[float, ...] = MMSEG_MS_RATIOS
 
     def problems(self) -> list[str]:
         """Every inconsistency in this protocol, as readable sentences (empty when valid)."""
@@ -91,6 +99,9 @@ class EvalProtocol:
                 found.append("whole inference takes no crop_size or stride")
         else:
             found.append(f"inference {self.inference!r} is not 'whole' or 'slide'")
+        if self.interpolation not in ("bilinear", "nearest", "bicubic"):
+            found.append(f"interpolation {self.interpolation!r} is not 'bilinear', 'nearest' or 'bicubic'")
+        found += _ratio_problems(self.ms_ratios)
         return found
 
     def short_code(self) -> str:
@@ -99,6 +110,21 @@ class EvalProtocol:
         if self.inference == "slide" and self.crop_size:
             return f"ss slide {self.crop_size[0]}"
         return f"ss {self.inference} {size}"
+
+
+def _ratio_problems(ratios: Any) -> list[str]:
+    """What is wrong with a ``ms_ratios`` value: a non-empty tuple of distinct positive finite numbers."""
+    if not isinstance(ratios, tuple) or not ratios:
+        return [f"ms_ratios {ratios!r} is not a non-empty tuple of ratios, e.g. {MMSEG_MS_RATIOS}"]
+    found = []
+    bad = [
+        r for r in ratios if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < math.inf
+    ]
+    if bad:
+        found.append(f"ms_ratios {ratios} holds {bad}: every ratio must be a positive finite number")
+    elif len(set(ratios)) != len(ratios):
+        found.append(f"ms_ratios {ratios} repeats a ratio: each scale would be counted twice")
+    return found
 
 
 @dataclass(frozen=True)

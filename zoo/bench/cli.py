@@ -382,7 +382,7 @@ def _row_template(job, args, split, num_images, protocol, device, env, env_id, c
 def _evaluate_job(job, args, dataset, indices, protocol, device, num_classes, progress, images_task):
     import torch
 
-    from zoo.bench.evaluate import MULTI_SCALE_RATIOS, evaluate
+    from zoo.bench.evaluate import evaluate
     from zoo.factory import create
 
     torch.manual_seed(0)  # an untrained model's random initialisation, and so its row, is reproducible
@@ -407,8 +407,7 @@ def _evaluate_job(job, args, dataset, indices, protocol, device, num_classes, pr
 
     return evaluate(
         model, samples, protocol, num_classes, device=device, dtype=args.dtype, batch_size=args.batch_size,
-        flip=args.tta.endswith("flip"), scales=MULTI_SCALE_RATIOS if args.tta.startswith("ms") else (1.0,),
-        on_image=lambda n: progress.advance(images_task, n), on_prediction=on_prediction,
+        tta=args.tta, on_image=lambda n: progress.advance(images_task, n), on_prediction=on_prediction,
     )  # fmt: skip
 
 

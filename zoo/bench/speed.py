@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.inference import upsample_logits
+
 __all__ = [
     "COMPILE_MODES",
     "DTYPES",
@@ -226,14 +228,9 @@ def count_flops(model: Callable[[torch.Tensor], Any], input: torch.Tensor) -> tu
 
 def _labels(output: Any, size: tuple[int, int]) -> torch.Tensor:
     """Full-resolution labels from logits ``(N, C, h, w)`` (upsampled in fp32, argmax) or labels ``(N, H, W)``."""
-    if isinstance(output, dict):
-        output = output["out"]
-    if not output.is_floating_point():
+    if isinstance(output, torch.Tensor) and not output.is_floating_point():
         return output
-    logits = output.float()
-    if tuple(logits.shape[-2:]) != size:
-        logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-    return logits.argmax(1)
+    return upsample_logits(output, size, dtype=torch.float32).argmax(1)
 
 
 def argmax_disagreement(
@@ -279,12 +276,8 @@ def _region(model: Callable[[torch.Tensor], Any], timed: str, size: tuple[int, i
         return model
 
     def forward_upsample_argmax(x: torch.Tensor) -> torch.Tensor:
-        logits = model(x)
-        if isinstance(logits, dict):
-            logits = logits["out"]
-        if tuple(logits.shape[-2:]) != size:  # smp models already predict at full resolution
-            logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits.argmax(1)
+        # in the model's dtype (autocast's), and a no-op where smp models already predict at full resolution
+        return upsample_logits(model(x), size).argmax(1)
 
     return forward_upsample_argmax
 
