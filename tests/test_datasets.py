@@ -620,7 +620,9 @@ def test_oversized_images_are_refused_before_decoding(tmp_path, which, size, fra
 
 def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
     _voc_paths(tmp_path)  # 16x12 = 192 px images
-    with pytest.raises(DatasetError, match=r"image is 16x12 = 0 MP, over the limit of 0 MP \(set \$ZOO_MAX"):
+    with pytest.raises(
+        DatasetError, match=r"image is 16x12 = 192 pixels, over the limit of 191 pixels \(set \$ZOO_MAX"
+    ):
         VOCSegmentation(tmp_path, "val", max_image_pixels=191)[0]
     assert VOCSegmentation(tmp_path, "val", max_image_pixels=192)[0][0].shape == (12, 16, 3)
     monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "191")

@@ -73,7 +73,10 @@ def max_image_pixels() -> int:
     return int(configured)
 
 
-def _megapixels(pixels: int) -> str:
+def _pixels(pixels: int) -> str:
+    """``100 MP``, ``1.5 MP`` or, below 0.1 MP, ``192 pixels``."""
+    if pixels < 100_000:
+        return f"{pixels} pixels"
     return f"{pixels / 1e6:.1f}".removesuffix(".0") + " MP"
 
 
@@ -88,8 +91,8 @@ def check_image_size(size: tuple[int, int], name: str, what: str, max_pixels: in
     width, height = size
     if width * height > limit:
         raise DatasetError(
-            f"{name}: {what} is {width}x{height} = {_megapixels(width * height)}, over the limit of "
-            f"{_megapixels(limit)} ({_HOW_TO_RAISE})"
+            f"{name}: {what} is {width}x{height} = {_pixels(width * height)}, over the limit of "
+            f"{_pixels(limit)} ({_HOW_TO_RAISE})"
         )
 
 
@@ -130,12 +133,12 @@ def open_image(
     except Image.DecompressionBombError as exc:
         raise DatasetError(
             f"{name}: {what} refused by Pillow as a decompression bomb ({exc}); zoo's limit is "
-            f"{_megapixels(limit)}"
+            f"{_pixels(limit)}"
         ) from exc
     except MemoryError as exc:
         size = "x".join(map(str, img.size)) if img is not None else "unknown size"
         raise DatasetError(
-            f"{name}: not enough memory to decode the {what} ({size}); the limit is {_megapixels(limit)} "
+            f"{name}: not enough memory to decode the {what} ({size}); the limit is {_pixels(limit)} "
             f"({_HOW_TO_RAISE}, or lower it)"
         ) from exc
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for corrupt files
@@ -262,19 +265,27 @@ def read_split_list(list_file: Path) -> list[str]:
     return list(first_line)
 
 
-def no_samples_error(pattern: Path, folder: Path) -> DatasetError:
-    """The error for a split whose image glob ``pattern`` matched nothing, saying what ``folder`` holds instead."""
+def no_samples_error(
+    pattern: Path, folder: Path, consequence: str = "the split has no samples"
+) -> DatasetError:
+    """The error for an image glob ``pattern`` that matched nothing, saying what ``folder`` holds instead.
+
+    Args:
+        pattern: the glob pattern looked for; the message starts with it.
+        folder: where to list what was found instead (file counts by extension).
+        consequence: what the empty match means, after "no images found, so".
+    """
     found: dict[str, int] = {}
     for path in folder.rglob("*"):
         if path.is_file() and not path.name.startswith("."):
-            kind = "".join(path.suffixes[-1:]) or path.name
+            kind = path.suffix or path.name
             found[kind] = found.get(kind, 0) + 1
     if found:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(found.items()))
         seen = f"; {folder} holds other files ({kinds}): images must keep their official names and format"
     else:
         seen = f"; {folder} holds no files"
-    return DatasetError(f"{pattern}: no images found, so the split has no samples{seen}")
+    return DatasetError(f"{pattern}: no images found, so {consequence}{seen}")
 
 
 @dataclass

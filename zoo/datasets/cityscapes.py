@@ -143,7 +143,11 @@ class Cityscapes(SegmentationDataset):
         # A city folder without images is a partly unpacked archive: scoring the rest would be silently wrong.
         for city in sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if not any(city.glob(f"*{_IMAGE_SUFFIX}")):
-                raise no_samples_error(city / f"*{_IMAGE_SUFFIX}", city)
+                raise no_samples_error(
+                    city / f"*{_IMAGE_SUFFIX}",
+                    city,
+                    "this city would be missing from the score (partly unpacked?)",
+                )
         self.ids = [f"{p.parent.name}/{p.name[: -len(_IMAGE_SUFFIX)]}" for p in self._images]
 
     def paths(self, index: int) -> tuple[Path, Path]:
