@@ -3,10 +3,16 @@
 Each writer returns the raw label arrays it wrote (keyed by sample id) so that tests can compute what the
 loader must yield. Masks are real PNGs: VOC as mode P with the VOC palette, Cityscapes labelIds / ADE20K
 annotations as mode L.
+
+:data:`REAL_DATA` is the folder of real samples in the official layouts (``shared/data/real``), or ``None``
+where this checkout has none (tests using it are skipped).
 """
 
 from __future__ import annotations
 
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +21,39 @@ from PIL import Image
 from zoo.datasets.voc import voc_colormap
 
 H, W = 12, 16
+
+
+def _real_data() -> Path | None:
+    """``$ZOO_REAL_DATA``, else ``shared/data/real`` beside the checkout (``<repo>/../shared``) or beside
+    the folder of worktrees (``<repo>/../../shared``); None when none exists."""
+    repo = Path(__file__).resolve().parents[1]
+    configured = os.environ.get("ZOO_REAL_DATA")
+    candidates = [Path(configured)] if configured else []
+    candidates += [repo.parent / "shared" / "data" / "real", repo.parent.parent / "shared" / "data" / "real"]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+REAL_DATA = _real_data()
+
+
+def write_png_header(path: Path, width: int, height: int) -> None:
+    """A PNG that *declares* ``width x height`` (8-bit grayscale) but holds almost no pixel data.
+
+    Opening it reads the size without allocating the pixels, so an oversized image (a decompression bomb)
+    costs the test a few bytes; decoding it fails (truncated data).
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _image(seed: int, h: int = H, w: int = W) -> np.ndarray:

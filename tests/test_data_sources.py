@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layouts import ade_annotation, cityscapes_label_ids, voc_label, write_ade20k, write_voc
+from layouts import (
+    ade_annotation,
+    cityscapes_label_ids,
+    voc_label,
+    write_ade20k,
+    write_png_header,
+    write_voc,
+)
 from loopback import serve
 
 from zoo.datasets import get_dataset
@@ -81,7 +88,7 @@ def _images(n: int) -> list[np.ndarray]:
 
 
 def _hub(source, dataset, tmp_path, **kwargs):
-    from zoo.datasets.hub import HubSegmentation
+    from zoo.datasets.hf import HubSegmentation
 
     return HubSegmentation(str(source), dataset, "val", cache_dir=tmp_path / "hf-cache", **kwargs)
 
@@ -160,6 +167,39 @@ def test_hub_argument_errors(tmp_path):
         _hub(tmp_path / "missing", "ade20k", tmp_path)
 
 
+def test_hub_empty_split_and_oversized_image(tmp_path, monkeypatch):
+    import datasets
+
+    # (empty parquet files and saved datasets already fail to load in datasets itself)
+    empty = datasets.Dataset.from_dict({"image": [], "label": []})
+    with monkeypatch.context() as patch:
+        patch.setattr(datasets, "load_dataset", lambda *args, **kwargs: empty)
+        with pytest.raises(DatasetError, match=r"^hf:org/empty: split 'val' has no rows"):
+            _hub("hf:org/empty", "ade20k", tmp_path)
+    from PIL import Image
+
+    header = tmp_path / "big.png"
+    write_png_header(header, 10_000, 10_000)  # declares 100 MP, holds a few bytes
+    small = io.BytesIO()
+    Image.fromarray(_images(1)[0]).save(small, format="PNG")
+    mask = Image.fromarray(ade_annotation(0), mode="L")
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.Image(), "id": datasets.Value("string")}
+    )
+    cells = [{"bytes": small.getvalue(), "path": None}, {"bytes": header.read_bytes(), "path": None}]
+    table = datasets.Dataset.from_dict(
+        {"image": cells, "label": [mask, mask], "id": ["a", "b"]}, features=features
+    )
+    table.to_parquet(str(tmp_path / "bomb.parquet"))
+    ds = _hub(tmp_path / "bomb.parquet", "ade20k", tmp_path)
+    assert ds[0][2] == "a"
+    with pytest.raises(
+        DatasetError, match=r"row 1 \(b\) column 'image': image is 10000x10000 = 100 MP, over"
+    ):
+        ds[1]
+    assert [sid for sid, _ in ds.check().problems] == ["b"]
+
+
 def test_hub_hf_source_calls_load_dataset_with_repo_config_split(tmp_path, monkeypatch):
     import datasets
 
@@ -175,7 +215,7 @@ def test_hub_hf_source_calls_load_dataset_with_repo_config_split(tmp_path, monke
         return local
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    from zoo.datasets.hub import HubSegmentation
+    from zoo.datasets.hf import HubSegmentation
 
     ds = HubSegmentation("hf:org/ade-mirror:scene_parsing", "ade20k", "validation")
     assert calls == [("org/ade-mirror", "scene_parsing", "validation")]

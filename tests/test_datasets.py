@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from layouts import (
     CITYSCAPES_KNOWN,
+    REAL_DATA,
     save_image,
     save_l_png,
     save_palette_png,
     write_ade20k,
     write_cityscapes,
+    write_png_header,
     write_voc,
 )
 from PIL import Image
@@ -23,10 +25,10 @@ from zoo.datasets import ADE20K, Cityscapes, VOCSegmentation, check, get_dataset
 from zoo.datasets import ade20k as ade_mod
 from zoo.datasets import cityscapes as cs_mod
 from zoo.datasets import voc as voc_mod
-from zoo.errors import DatasetError
+from zoo.errors import DatasetError, ZooDeprecationWarning
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real samples not present at {REAL}")
+REAL = REAL_DATA or Path("shared/data/real")
+needs_real = pytest.mark.skipif(REAL_DATA is None, reason="real samples (shared/data/real) not present")
 
 
 def _assert_sample(sample, h=None, w=None):
@@ -68,6 +70,82 @@ def test_declared_label_spaces():
     assert (lut[tr] == np.arange(19)).all()
 
 
+def test_every_list_of_datasets_derives_from_the_table():
+    from zoo.classes import LABEL_SPACES
+    from zoo.datasets import ALIASES, DATASET_NAMES, DATASETS, LOADERS
+    from zoo.datasets.download import ARCHIVES
+    from zoo.datasets.hf import LABEL_CONVENTIONS
+    from zoo.datasets.locations import DATASET_FOLDERS
+
+    assert DATASET_NAMES == tuple(DATASETS) == ("voc", "cityscapes", "ade20k")
+    assert tuple(LOADERS) == DATASET_NAMES and all(LOADERS[n].spec is DATASETS[n] for n in DATASET_NAMES)
+    assert {n: s.classes for n, s in DATASETS.items()} == LABEL_SPACES
+    assert {n: s.folder for n, s in DATASETS.items()} == DATASET_FOLDERS
+    assert {n: s.archive for n, s in DATASETS.items() if s.archive is not None} == ARCHIVES
+    assert set(ARCHIVES) == {"voc", "ade20k"}  # Cityscapes needs a login
+    assert LABEL_CONVENTIONS == {
+        "voc": ("raw",),
+        "cityscapes": ("label_ids", "train_ids"),
+        "ade20k": ("raw", "reduced"),
+    }
+    assert ALIASES == {
+        "voc2012": "voc",
+        "pascal_voc": "voc",
+        "ade": "ade20k",
+        "ade20k_sceneparsing": "ade20k",
+    }
+    for name, spec in DATASETS.items():
+        assert spec.palette.shape == (spec.num_classes, 3) and LOADERS[name].palette is spec.palette
+
+
+def test_label_conventions_are_pure_and_tables_read_only():
+    from zoo.datasets import DATASETS
+
+    raw = np.array([[0, 7, 26, 255]], np.uint8)
+    before = raw.copy()
+    for spec in DATASETS.values():
+        for convention in spec.label_conventions:
+            assert not convention.valid.flags.writeable and not convention.table.flags.writeable
+            try:
+                first = convention.encode(raw, "x.png")
+            except DatasetError as exc:
+                assert str(exc).startswith("x.png: label values outside the label space")
+                continue
+            second = convention.encode(raw, "x.png")
+            assert first.dtype == np.int64 and np.array_equal(first, second) and first is not second
+            assert first.flags.writeable  # a new array the caller may change
+    np.testing.assert_array_equal(raw, before)
+    assert not cs_mod.LABEL_ID_TO_TRAIN_ID.flags.writeable and not voc_mod.VOC_PALETTE.flags.writeable
+    with pytest.raises(DatasetError, match=r"x.png: .*: -1, 300$"):  # 16-bit masks: beyond 0..255 too
+        DATASETS["voc"].default_convention.encode(np.array([-1, 0, 300]), "x.png")
+
+
+def test_dataset_modules_import_no_cycle():
+    """No module of zoo.datasets imports the package (``from zoo.datasets import ...``) or another's private
+    names, and their module-level imports form no cycle."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "zoo" / "datasets"
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        module = "zoo.datasets" if path.stem == "__init__" else f"zoo.datasets.{path.stem}"
+        graph[module] = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: lazy imports are not cycles
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("zoo"):
+                assert not any(a.name.startswith("_") for a in node.names), (module, node.module)
+                if module != "zoo.datasets":
+                    assert node.module != "zoo.datasets", f"{module} imports the package __init__"
+                graph[module].add(node.module)
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        assert module not in trail, f"import cycle: {' -> '.join((*trail, module))}"
+        for target in graph.get(module, ()):
+            visit(target, (*trail, module))
+
+    for module in graph:
+        visit(module, ())
+
+
 def test_ade_reduce_zero_label_round_trip():
     raw = np.array([[0, 1, 150]], np.uint8)
     reduced = ade_mod.REDUCE_ZERO_LABEL[raw]
@@ -106,7 +184,8 @@ def test_voc_reads_palette_indices_not_colours(tmp_path):
 @pytest.mark.parametrize("train_ids", [False, True])
 def test_cityscapes_label_ids_to_train_ids(tmp_path, train_ids):
     labels = write_cityscapes(tmp_path, train_ids=train_ids)
-    ds = get_dataset("cityscapes", tmp_path, "val")
+    # labelTrainIds only when asked: the default is labelIds, as the official scorer (see below)
+    ds = get_dataset("cityscapes", tmp_path, "val", **({"label_file": "labelTrainIds"} if train_ids else {}))
     assert len(ds) == 3 and ds.ids[0] == "frankfurt/frankfurt_000000_000001"
     _, mask_path = ds.paths(0)
     assert mask_path.name.endswith("_labelTrainIds.png" if train_ids else "_labelIds.png")
@@ -118,11 +197,48 @@ def test_cityscapes_label_ids_to_train_ids(tmp_path, train_ids):
         assert set(np.unique(label).tolist()) == {0, 10, 11, 13, 255}
 
 
-def test_cityscapes_prefer_train_ids_off_uses_label_ids(tmp_path):
+def test_cityscapes_label_ids_file_uses_label_ids(tmp_path):
     write_cityscapes(tmp_path, train_ids=True)
-    ds = Cityscapes(tmp_path, "val", prefer_train_ids=False)
+    ds = Cityscapes(tmp_path, "val", label_file="labelIds")
     assert ds.paths(0)[1].name.endswith("_gtFine_labelIds.png")
     assert ds[0][1][0, 0] == 10  # sky
+
+
+def test_cityscapes_default_follows_label_ids_where_train_ids_disagree(tmp_path):
+    """labelTrainIds files are derived and may disagree (the real sample's do): the default reads labelIds."""
+    labels = write_cityscapes(tmp_path, frames={"frankfurt": ["frankfurt_000000_000001"]}, train_ids=True)
+    gt = tmp_path / "gtFine" / "val" / "frankfurt"
+    save_l_png(gt / "frankfurt_000000_000001_gtFine_labelTrainIds.png", np.full((12, 16), 18))  # bicycle
+    raw = labels["frankfurt/frankfurt_000000_000001"]
+    expected = cs_mod.label_ids_to_train_ids(raw)
+    for ds in (Cityscapes(tmp_path, "val"), get_dataset("cityscapes", tmp_path, "val")):
+        assert ds.label_file == "labelIds" and ds.label_convention == "label_ids"
+        assert ds.paths(0)[1].name == "frankfurt_000000_000001_gtFine_labelIds.png"
+        np.testing.assert_array_equal(ds[0][1], expected)
+    asked = Cityscapes(tmp_path, "val", label_file="labelTrainIds")
+    assert asked.label_file == "labelTrainIds" and asked.label_convention == "train_ids"
+    assert (asked[0][1] == 18).all()
+    assert check("cityscapes", tmp_path, "val").class_pixels[18] == 0  # check() reads labelIds too
+    assert check("cityscapes", tmp_path, "val", label_file="labelTrainIds").class_pixels[18] == 12 * 16
+
+
+def test_cityscapes_label_file_choices(tmp_path):
+    write_cityscapes(tmp_path, frames={"frankfurt": ["frankfurt_000000_000001"]})
+    with pytest.raises(DatasetError, match="label_file 'trainIds' is not one of 'labelIds', 'labelTrainIds'"):
+        Cityscapes(tmp_path, "val", label_file="trainIds")
+    # asked for labelTrainIds that were never made: refused per sample, saying how to make them
+    with pytest.raises(DatasetError, match="no mask.*_gtFine_labelTrainIds.png.*csCreateTrainIdLabelImgs"):
+        Cityscapes(tmp_path, "val", label_file="labelTrainIds")[0]
+
+
+def test_cityscapes_prefer_train_ids_is_deprecated(tmp_path):
+    write_cityscapes(tmp_path, frames={"frankfurt": ["frankfurt_000000_000001"]}, train_ids=True)
+    with pytest.warns(ZooDeprecationWarning, match="label_file='labelTrainIds'"):
+        assert Cityscapes(tmp_path, "val", prefer_train_ids=True).label_file == "labelTrainIds"
+    with pytest.warns(ZooDeprecationWarning, match="label_file='labelIds'"):
+        assert Cityscapes(tmp_path, "val", prefer_train_ids=False).label_file == "labelIds"
+    with pytest.warns(ZooDeprecationWarning), pytest.raises(DatasetError, match="contradicts"):
+        Cityscapes(tmp_path, "val", label_file="labelIds", prefer_train_ids=True)
 
 
 def test_cityscapes_export_to_label_ids():
@@ -176,8 +292,9 @@ def test_real_ade20k():
 
 @needs_real
 def test_real_cityscapes_label_ids_agree_with_train_ids():
-    via_ids = Cityscapes(REAL / "cityscapes", "val", prefer_train_ids=False)
-    via_train = Cityscapes(REAL / "cityscapes", "val", prefer_train_ids=True)
+    via_ids = Cityscapes(REAL / "cityscapes", "val")  # the default: labelIds, though labelTrainIds exist
+    via_train = Cityscapes(REAL / "cityscapes", "val", label_file="labelTrainIds")
+    assert via_ids.label_file == "labelIds" and via_ids.paths(0)[1].name.endswith("_gtFine_labelIds.png")
     assert len(via_ids) == len(via_train) == 1
     image, mapped, sid = via_ids[0]
     _, stored, _ = via_train[0]
@@ -303,7 +420,7 @@ def test_cityscapes_bad_label_ids(tmp_path):
     # trainIds files: 255 is ignore, 19 is not a trainId
     save_l_png(gt / "frankfurt_000000_000002_gtFine_labelTrainIds.png", np.full((12, 16), 19))
     with pytest.raises(DatasetError, match=r"trainIds.*: 19$"):
-        ds[1]
+        Cityscapes(tmp_path, "val", label_file="labelTrainIds")[1]
 
 
 @pytest.mark.parametrize("which", ["image", "mask"])
@@ -357,3 +474,179 @@ def test_check_layout_problem_and_clean_report(tmp_path):
     write_cityscapes(tmp_path / "cs")
     report = cs_mod.check(tmp_path / "cs", "val")
     assert report.ok and report.num_ok == 3 and report.class_pixels[13] > 0
+
+
+# ------------------------------------------------------------------------------- bad layouts (issue 11, table)
+
+
+def _voc_list(text: str | bytes):
+    """A VOC layout whose val.txt is ``text``; the ids it names (2007_000003/4) exist."""
+
+    def make(root: Path) -> tuple[str, Path]:
+        write_voc(root)
+        list_file = root / "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt"
+        list_file.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return "voc", root
+
+    return make
+
+
+def _cityscapes_empty_city(root: Path) -> tuple[str, Path]:
+    write_cityscapes(root)
+    (root / "leftImg8bit/val/bochum").mkdir()  # unpacked partly: a city without images
+    return "cityscapes", root
+
+
+def _cityscapes_only_empty_city(root: Path) -> tuple[str, Path]:
+    (root / "leftImg8bit/val/frankfurt").mkdir(parents=True)
+    (root / "gtFine/val/frankfurt").mkdir(parents=True)
+    return "cityscapes", root
+
+
+def _cityscapes_jpg(root: Path) -> tuple[str, Path]:
+    write_cityscapes(root)
+    for png in (root / "leftImg8bit").rglob("*.png"):
+        Image.open(png).save(png.with_suffix(".jpg"))
+        png.unlink()
+    return "cityscapes", root
+
+
+def _ade_without_jpg(root: Path) -> tuple[str, Path]:
+    write_ade20k(root)
+    for jpg in (root / "ADEChallengeData2016/images/validation").glob("*.jpg"):
+        Image.open(jpg).save(jpg.with_suffix(".png"))
+        jpg.unlink()
+    return "ade20k", root
+
+
+BAD_LAYOUTS = {
+    # case: (make the layout, fragments the one-line message must hold: the file or pattern, then what)
+    "empty list": (_voc_list(""), ["Segmentation/val.txt: ", "split list is empty"]),
+    "blank lines only": (_voc_list("\n  \n\n"), ["Segmentation/val.txt: ", "split list is empty"]),
+    "empty city folder": (
+        _cityscapes_empty_city,
+        ["leftImg8bit/val/bochum/*_leftImg8bit.png: ", "no images found", "holds no files"],
+    ),
+    "only an empty city folder": (
+        _cityscapes_only_empty_city,
+        ["leftImg8bit/val/*/*_leftImg8bit.png: ", "no images found"],
+    ),
+    "cityscapes as jpg": (
+        _cityscapes_jpg,
+        ["leftImg8bit/val/*/*_leftImg8bit.png: ", "no images found", "3 .jpg"],
+    ),
+    "ade20k without jpg": (
+        _ade_without_jpg,
+        ["images/validation/*.jpg: ", "no images found", "3 .png"],
+    ),
+    "duplicate id": (
+        _voc_list("2007_000003\n2007_000004\n2007_000003\n"),
+        ["Segmentation/val.txt: ", "'2007_000003' is listed twice (lines 1 and 3)"],
+    ),
+    "id leaving the root": (
+        _voc_list("2007_000003\n../../x\n"),
+        ["Segmentation/val.txt: ", "line 2", "'../../x'", "outside the dataset folder"],
+    ),
+    "id leaving the root inside": (
+        _voc_list("2007_000003\nsub/../../../x\n"),
+        ["Segmentation/val.txt: ", "line 2", "outside the dataset folder"],
+    ),
+    "absolute id": (
+        _voc_list("/etc/passwd\n"),
+        ["Segmentation/val.txt: ", "line 1", "'/etc/passwd'", "outside the dataset folder"],
+    ),
+    "windows drive id": (
+        _voc_list("C:\\x\n"),
+        ["Segmentation/val.txt: ", "line 1", "outside the dataset folder"],
+    ),
+    "non-UTF-8 list": (
+        _voc_list(b"2007_000003\n2007_\xff000004\n"),
+        ["Segmentation/val.txt: ", "not UTF-8", "0xff at offset 17"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LAYOUTS))
+def test_bad_layouts_are_one_line_dataset_errors(tmp_path, case):
+    make, fragments = BAD_LAYOUTS[case]
+    name, root = make(tmp_path)
+    with pytest.raises(DatasetError) as err:
+        get_dataset(name, root, "val")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(str(tmp_path)), message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    # check() reports it as the layout's problem instead of "0 samples, 0 problems"
+    report = check(name, root, "val")
+    assert not report.ok and report.problems == [("<layout>", message)]
+
+
+def test_utf8_lists_with_bom_and_crlf_are_fine(tmp_path):
+    _voc_list("\ufeff2007_000003\r\n2007_000004\r\n")(tmp_path)
+    assert VOCSegmentation(tmp_path, "val").ids == ["2007_000003", "2007_000004"]
+
+
+# ---------------------------------------------------------------------------- oversized images (bombs)
+
+
+@pytest.mark.parametrize(
+    ("which", "size", "fragments"),
+    [
+        (
+            "image",
+            (10_000, 10_000),
+            ["2007_000003.jpg: image is 10000x10000 = 100 MP, over the limit of 90 MP"],
+        ),
+        (
+            "mask",
+            (10_000, 10_000),
+            ["2007_000003.png: mask is 10000x10000 = 100 MP, over the limit of 90 MP"],
+        ),
+        # past Pillow's own hard limit (2 x 89.5 MP): Pillow refuses first, zoo says so in one line
+        ("image", (20_000, 10_000), ["2007_000003.jpg: image refused by Pillow", "zoo's limit is 90 MP"]),
+    ],
+)
+def test_oversized_images_are_refused_before_decoding(tmp_path, which, size, fragments):
+    _, image, mask = _voc_paths(tmp_path)
+    write_png_header(image if which == "image" else mask, *size)  # a header only: nothing is allocated
+    ds = VOCSegmentation(tmp_path, "val")
+    with pytest.raises(DatasetError) as err:
+        ds[0]
+    message = str(err.value)
+    assert "\n" not in message and all(f in message for f in fragments), message
+    report = ds.check()  # the other sample is still read; the big one is a problem of its own
+    assert report.num_ok == 1 and report.problems == [("2007_000003", message)]
+
+
+def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
+    _voc_paths(tmp_path)  # 16x12 = 192 px images
+    with pytest.raises(
+        DatasetError, match=r"image is 16x12 = 192 pixels, over the limit of 191 pixels \(set \$ZOO_MAX"
+    ):
+        VOCSegmentation(tmp_path, "val", max_image_pixels=191)[0]
+    assert VOCSegmentation(tmp_path, "val", max_image_pixels=192)[0][0].shape == (12, 16, 3)
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "191")
+    with pytest.raises(DatasetError, match="over the limit"):
+        get_dataset("voc", tmp_path, "val")[0]
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(DatasetError, match=r"\$ZOO_MAX_IMAGE_PIXELS='lots': expected a positive number"):
+        get_dataset("voc", tmp_path, "val")[0]
+    monkeypatch.setenv("ZOO_MAX_IMAGE_PIXELS", "200_000_000")  # a 100 MP header now passes the size check
+    write_png_header(tmp_path / "VOCdevkit/VOC2012/JPEGImages/2007_000003.jpg", 10_000, 10_000)
+    with pytest.raises(DatasetError, match="cannot read image"):  # ... and fails decoding the missing data
+        get_dataset("voc", tmp_path, "val")[0]
+
+
+def test_out_of_memory_while_decoding_is_a_dataset_error(tmp_path, monkeypatch):
+    _voc_paths(tmp_path)
+
+    def no_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_memory)
+    with pytest.raises(
+        DatasetError, match=r"2007_000003.jpg: not enough memory to decode the image \(16x12\)"
+    ):
+        VOCSegmentation(tmp_path, "val")[0]

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from layouts import REAL_DATA
 from PIL import Image
 
 from zoo.bench.predictions import prediction_path, save_prediction
-from zoo.datasets import read_index_mask
+from zoo.datasets import DATASET_NAMES, Cityscapes, dataset_spec, read_index_mask
 from zoo.datasets.ade20k import REDUCE_ZERO_LABEL
 from zoo.datasets.cityscapes import CITYSCAPES_CLASSES, label_ids_to_train_ids
 from zoo.datasets.voc import VOC_PALETTE, VOCSegmentation, voc_colormap
@@ -42,7 +43,7 @@ def test_voc_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(palette[:21], VOC_PALETTE)
     np.testing.assert_array_equal(palette, voc_colormap(256))  # the devkit's full colormap (255 = boundary)
     raw = read_index_mask(path)  # indices, never via RGB
-    labels = VOCSegmentation.encode_label(None, raw, path)  # type: ignore[arg-type]  # uses no state
+    labels = VOCSegmentation.convention.encode(raw, path)  # the loader's own conversion, a pure function
     np.testing.assert_array_equal(labels, pred)
 
 
@@ -87,6 +88,20 @@ def test_ade20k_round_trip(tmp_path: Path) -> None:
     assert raw.min() == 1 and raw.max() == 150  # 0 ("other") is never written
     np.testing.assert_array_equal(raw, pred + 1)
     np.testing.assert_array_equal(REDUCE_ZERO_LABEL[raw], pred)
+
+
+@pytest.mark.parametrize("dataset", DATASET_NAMES)
+def test_every_format_reads_back_through_the_default_convention(tmp_path: Path, dataset: str) -> None:
+    """What save_prediction writes is each dataset's official ground-truth encoding (spec.prediction_format):
+    read back by the loaders' default label convention it gives the train ids again."""
+    spec = dataset_spec(dataset)
+    pred = _all_classes(spec.num_classes)
+    sample_id = "frankfurt/frankfurt_000000_000294" if dataset == "cityscapes" else "s"
+    path = save_prediction(dataset, pred, sample_id, tmp_path)
+    assert path == prediction_path(dataset, sample_id, tmp_path)
+    with Image.open(path) as img:
+        assert img.mode == ("L" if spec.prediction_format.palette is None else "P")
+    np.testing.assert_array_equal(spec.default_convention.encode(read_index_mask(path), path), pred)
 
 
 def test_aliases_and_dtypes(tmp_path: Path) -> None:
@@ -279,3 +294,35 @@ def test_official_cityscapes_conventions_agree(tmp_path: Path) -> None:
     assert math.isnan(iou_per_class(cm)[2])
     assert mean_iou(cm) == pytest.approx(7 / 12, abs=1e-12)
     _compare(result, cm)
+
+
+@pytest.mark.skipif(REAL_DATA is None, reason="real samples (shared/data/real) not present")
+def test_official_cityscapes_scorer_matches_zoo_on_the_real_sample(tmp_path: Path) -> None:
+    """The real frankfurt frame, read by zoo's loader with its default ground truth, scored by both.
+
+    The prediction is the frame's ground truth with about a third of its pixels changed. zoo's loader reads
+    ``*_gtFine_labelIds.png`` by default, which is what the official scorer reads: both agree to 1e-9.
+    The sample's ``*_gtFine_labelTrainIds.png`` were resized separately and disagree on 0.23% of pixels, so
+    scoring against them (``label_file="labelTrainIds"``, only when asked) gives another number.
+    """
+    official = _official()
+    root = REAL_DATA / "cityscapes"
+    dataset = Cityscapes(root, "val")
+    assert dataset.label_file == "labelIds" and len(dataset) == 1
+    _, gt, sample_id = dataset[0]
+    rng = np.random.default_rng(7)
+    present = np.unique(gt[gt != 255])
+    pred = np.where(gt == 255, rng.choice(present, size=gt.shape), gt)
+    change = rng.random(gt.shape) < 0.35
+    pred[change] = rng.choice(present, size=int(change.sum()))
+    save_prediction("cityscapes", pred, sample_id, tmp_path / "results")
+
+    result = _official_scores(official, root, tmp_path / "results")
+    cm = confusion_matrix(torch.from_numpy(pred), torch.from_numpy(gt), 19)
+    assert len(present) >= 8 and 0.3 < mean_iou(cm) < 0.9  # a non-trivial score
+    _compare(result, cm)
+    assert result["averageScoreClasses"] == pytest.approx(mean_iou(cm), abs=1e-9)
+
+    _, train_ids_gt, _ = Cityscapes(root, "val", label_file="labelTrainIds")[0]
+    other = mean_iou(confusion_matrix(torch.from_numpy(pred), torch.from_numpy(train_ids_gt), 19))
+    assert abs(other - result["averageScoreClasses"]) > 1e-6

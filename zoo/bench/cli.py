@@ -167,7 +167,7 @@ def protocol_code(protocol: EvalProtocol, tta: str) -> str:
 
 def _dataset(args: argparse.Namespace):
     if args.source:
-        from zoo.datasets.hub import HubSegmentation
+        from zoo.datasets.hf import HubSegmentation
 
         return HubSegmentation(args.source, args.dataset, args.split)
     from zoo.datasets import get_dataset

@@ -1,12 +1,13 @@
 """Write predictions in each dataset's official result format (``zoo-bench --save-predictions DIR``).
 
-One PNG per sample, written atomically (a temporary file in the target folder, then ``os.replace``), so
-an interrupted run never leaves a truncated PNG that an official scorer would read:
+The format of each dataset is data, :attr:`zoo.datasets.spec.DatasetSpec.prediction_format`. One PNG per
+sample, written atomically (a temporary file in the target folder, then ``os.replace``), so an interrupted
+run never leaves a truncated PNG that an official scorer would read:
 
 * ``voc``: ``DIR/<id>.png``, a palette (mode ``P``) PNG whose *indices* are the class indices 0..20,
   with the standard 256-entry VOC colormap, as ``VOC2012/SegmentationClass`` and the devkit's results.
 * ``cityscapes``: ``DIR/<city>/<city>_<seq>_<frame>_pred_labelIds.png``, a mode ``L`` PNG of **labelIds**
-  (trainIds mapped back by the official table, :data:`zoo.datasets.cityscapes.TRAIN_ID_TO_LABEL_ID`).
+  (trainIds mapped back by the official table, :data:`zoo.datasets.labels.TRAIN_ID_TO_LABEL_ID`).
   ``cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling`` walks ``CITYSCAPES_RESULTS``
   recursively and matches each ground truth ``<city>_<seq>_<frame>_gtFine_labelIds.png`` to the one
   ``<city>_<seq>_<frame>*.png`` it finds, so the file name must start with the frame stem.
@@ -26,24 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.datasets.spec import dataset_spec
+
 __all__ = ["prediction_path", "save_prediction"]
-
-_DATASETS = ("voc", "cityscapes", "ade20k")
-
-
-def _dataset_key(dataset_name: str) -> str:
-    from zoo.datasets import ALIASES
-
-    key = ALIASES.get(dataset_name.lower(), dataset_name.lower())
-    if key not in _DATASETS:
-        raise ValueError(f"unknown dataset {dataset_name!r}; known: {', '.join(_DATASETS)}")
-    return key
-
-
-def _num_classes(key: str) -> int:
-    from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES, VOC_CLASSES
-
-    return len({"voc": VOC_CLASSES, "cityscapes": CITYSCAPES_CLASSES, "ade20k": ADE20K_CLASSES}[key])
 
 
 def _check_component(part: str, sample_id: str) -> None:
@@ -57,9 +43,9 @@ def prediction_path(dataset_name: str, sample_id: str, out_dir: str | Path) -> P
     Cityscapes ids are zoo's ``<city>/<city>_<seq>_<frame>`` (a bare ``<city>_<seq>_<frame>``, or one
     ending in ``_leftImg8bit``, is accepted too); VOC and ADE20K ids are file stems without folders.
     """
-    key = _dataset_key(dataset_name)
+    fmt = dataset_spec(dataset_name).prediction_format
     out_dir = Path(out_dir)
-    if key == "cityscapes":
+    if fmt.city_folders:
         city, _, stem = sample_id.rpartition("/")
         stem = stem.removesuffix(".png").removesuffix("_leftImg8bit")
         _check_component(stem, sample_id)
@@ -72,9 +58,9 @@ def prediction_path(dataset_name: str, sample_id: str, out_dir: str | Path) -> P
                 f"sample {sample_id!r}: a Cityscapes id is <city>/<city>_<seq>_<frame> "
                 "(e.g. frankfurt/frankfurt_000000_000294)"
             )
-        return out_dir / city / f"{stem}_pred_labelIds.png"
+        return out_dir / city / f"{stem}{fmt.suffix}.png"
     _check_component(sample_id, sample_id)
-    return out_dir / f"{sample_id}.png"
+    return out_dir / f"{sample_id}{fmt.suffix}.png"
 
 
 def _validate(pred: np.ndarray, num_classes: int, dataset: str, sample_id: str) -> np.ndarray:
@@ -119,26 +105,21 @@ def _atomic_save(img, path: Path) -> None:
 def save_prediction(dataset_name: str, pred: np.ndarray, sample_id: str, out_dir: str | Path) -> Path:
     """Write ``pred`` (``(H, W)`` train ids ``0..C-1``) in ``dataset_name``'s official format; return its path.
 
-    See the module docstring for each format. Raises ``ValueError`` naming the sample for a value outside
-    ``0..C-1`` (or a wrong shape or id), ``TypeError`` for a non-integer array.
+    See the module docstring for each format.
+
+    Raises:
+        DatasetError: (a ``ValueError``) ``dataset_name`` is unknown.
+        ValueError: naming the sample: a value outside ``0..C-1``, a wrong shape or an unusable id.
+        TypeError: naming the sample: a non-integer array.
     """
     from PIL import Image
 
-    key = _dataset_key(dataset_name)
-    path = prediction_path(key, sample_id, out_dir)
-    labels = _validate(pred, _num_classes(key), key, sample_id)
-    if key == "voc":
-        from zoo.datasets.voc import voc_colormap
-
-        img = Image.fromarray(labels)  # mode L ...
-        img.putpalette(voc_colormap(256).tobytes())  # ... becomes mode P with the devkit's full colormap
-    elif key == "cityscapes":
-        from zoo.datasets.cityscapes import train_ids_to_label_ids
-
-        img = Image.fromarray(np.ascontiguousarray(train_ids_to_label_ids(labels)))
-    else:
-        from zoo.datasets.ade20k import to_annotation
-
-        img = Image.fromarray(np.ascontiguousarray(to_annotation(labels)))
+    spec = dataset_spec(dataset_name)
+    fmt = spec.prediction_format
+    path = prediction_path(spec.name, sample_id, out_dir)
+    labels = _validate(pred, spec.num_classes, spec.name, sample_id)
+    img = Image.fromarray(np.ascontiguousarray(fmt.encode(labels), dtype=np.uint8))  # mode L ...
+    if fmt.palette is not None:
+        img.putpalette(fmt.palette.tobytes())  # ... or mode P with the format's palette
     _atomic_save(img, path)
     return path

@@ -26,11 +26,11 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from zoo.datasets.locations import dataset_root, default_data_root
+from zoo.datasets.spec import DATASETS, Archive
 from zoo.errors import ChecksumError, DownloadError, UnsafeArchiveError
 
 __all__ = [
@@ -49,38 +49,10 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 
 
-@dataclass(frozen=True)
-class Archive:
-    """One official archive: where it is, how to check it, how it unpacks."""
-
-    dataset: str
-    url: str
-    checksum_algorithm: str | None  # "md5", "sha256" or None (no published checksum: not verified)
-    checksum: str | None
-    kind: str  # "tar" or "zip"
-    note: str = ""
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[1]
-
-
-ARCHIVES = {
-    "voc": Archive(
-        "voc",
-        "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
-        "md5",
-        "6cd6e144f989b92b3379bac3b3de84fd",  # published with the devkit; torchvision's VOCSegmentation checks it
-        "tar",
-    ),
-    "ade20k": Archive(
-        "ade20k",
-        "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
-        None,
-        None,  # no checksum is published for this archive: none is invented here
-        "zip",
-        note="no checksum is published for ADEChallengeData2016.zip, so the download cannot be verified",
-    ),
+#: Canonical dataset name -> its official archive, for the datasets that can be downloaded automatically
+#: (the facts are in :data:`zoo.datasets.spec.DATASETS`).
+ARCHIVES: dict[str, Archive] = {
+    name: spec.archive for name, spec in DATASETS.items() if spec.archive is not None
 }
 
 
@@ -105,9 +77,10 @@ def cityscapes_instructions(data_root: str | os.PathLike[str] | None = None) -> 
         f"       {target / 'gtFine'}/{{train,val,test}}/<city>/*_gtFine_labelIds.png\n"
         "     (e.g. `unzip leftImg8bit_trainvaltest.zip -d <that folder>`; the archives' own license/README\n"
         "     files may be overwritten by each other, which is harmless).\n"
-        "  4. Optional: *_gtFine_labelTrainIds.png files are not needed (zoo maps labelIds to trainIds itself);\n"
-        "     if you create them with cityscapesscripts' createTrainIdLabelImgs\n"
-        "     (CITYSCAPES_DATASET=<that folder> csCreateTrainIdLabelImgs) zoo uses them when present.\n"
+        "  4. Optional: *_gtFine_labelTrainIds.png files are not needed (zoo maps labelIds to trainIds itself,\n"
+        "     as the official scorer does); if you create them with cityscapesscripts' createTrainIdLabelImgs\n"
+        "     (CITYSCAPES_DATASET=<that folder> csCreateTrainIdLabelImgs) zoo reads them only when asked\n"
+        "     (Cityscapes(..., label_file='labelTrainIds')).\n"
         f"  Then check the layout with: zoo data check cityscapes --data-root {target.parent}"
     )
 

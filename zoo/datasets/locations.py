@@ -18,10 +18,12 @@ from pathlib import Path
 
 import platformdirs
 
+from zoo.datasets.spec import DATASETS, canonical_name
+
 __all__ = ["DATASET_FOLDERS", "dataset_root", "default_data_root"]
 
-# Canonical dataset name -> the folder its official archive(s) unpack to, directly under the data root.
-DATASET_FOLDERS = {"voc": "VOCdevkit", "cityscapes": "cityscapes", "ade20k": "ADEChallengeData2016"}
+#: Canonical dataset name -> the folder its official archive(s) unpack to, directly under the data root.
+DATASET_FOLDERS: dict[str, str] = {name: spec.folder for name, spec in DATASETS.items()}
 
 
 def default_data_root() -> Path:
@@ -42,11 +44,6 @@ def dataset_root(name: str, data_root: str | os.PathLike[str] | None = None) -> 
     Raises:
         DatasetError: ``name`` is not a known dataset.
     """
-    from zoo.datasets import ALIASES, DATASET_NAMES
-    from zoo.errors import DatasetError
-
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in DATASET_FOLDERS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+    key = canonical_name(name)
     base = Path(data_root).expanduser() if data_root is not None else default_data_root()
     return base / DATASET_FOLDERS[key]

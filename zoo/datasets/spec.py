@@ -1,21 +1,97 @@
 """The benchmark datasets as data: one :class:`DatasetSpec` per dataset, in one table.
 
-Every place that lists datasets (command-line choices, label spaces, folders, archives, prediction formats,
-evaluation sizes, page titles) derives from :data:`DATASETS`; adding a dataset means adding a row here and
-its loader.
+Every place that lists datasets (command-line choices, label spaces, folders, archives, label conventions,
+prediction formats, evaluation sizes, page titles) derives from :data:`DATASETS`; adding a dataset means
+adding a row here and its loader (a :class:`~zoo.datasets.base.SegmentationDataset` whose ``spec`` is the
+row, listed in :data:`zoo.datasets.LOADERS`).
 
-This module needs no torch.
+This module needs numpy only (no torch, no Pillow).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES, VOC_CLASSES
+import numpy as np
+
+from zoo.datasets.labels import (
+    ADE20K_CLASSES,
+    ADE20K_PALETTE,
+    ADE20K_RAW,
+    ADE20K_REDUCED,
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_LABEL_IDS,
+    CITYSCAPES_PALETTE,
+    CITYSCAPES_TRAIN_IDS,
+    VOC_CLASSES,
+    VOC_COLORMAP,
+    VOC_PALETTE,
+    VOC_RAW,
+    LabelConvention,
+    to_annotation,
+    train_ids_to_label_ids,
+)
 from zoo.errors import DatasetError
+
+__all__ = [
+    "ALIASES",
+    "DATASETS",
+    "DATASET_NAMES",
+    "Archive",
+    "DatasetSpec",
+    "PredictionFormat",
+    "canonical_name",
+    "dataset_spec",
+]
 
 
 @dataclass(frozen=True)
+class Archive:
+    """One official archive: where it is, how to check it, how it unpacks (see :mod:`zoo.datasets.download`).
+
+    Attributes:
+        dataset: the canonical name of the dataset it holds.
+        url: the official download address.
+        checksum_algorithm: ``"md5"``, ``"sha256"`` or ``None`` (no published checksum: not verified).
+        checksum: the published digest, or ``None``; never invented.
+        kind: ``"tar"`` or ``"zip"``.
+        note: said to the user when downloading (why the archive cannot be verified, ...).
+    """
+
+    dataset: str
+    url: str
+    checksum_algorithm: str | None
+    checksum: str | None
+    kind: str
+    note: str = ""
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionFormat:
+    """How a dataset's official scorer wants predictions written: one PNG per sample.
+
+    Attributes:
+        description: one line for documentation and ``--help``.
+        encode: train ids ``0..C-1`` (uint8, validated by the caller) -> the uint8 values stored in the PNG.
+        palette: a ``256 x 3`` uint8 palette to write a mode ``P`` PNG with; ``None`` writes mode ``L``.
+        city_folders: Cityscapes: the file goes to ``<city>/<city>_<seq>_<frame><suffix>.png`` (the scorer
+            matches files to ground truth by that frame stem); otherwise ``<sample id><suffix>.png``.
+        suffix: appended to the file stem.
+    """
+
+    description: str
+    encode: Callable[[np.ndarray], np.ndarray]
+    palette: np.ndarray | None = None
+    city_folders: bool = False
+    suffix: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class DatasetSpec:
     """What zoo knows about one benchmark dataset.
 
@@ -23,22 +99,51 @@ class DatasetSpec:
         name: the canonical name used on the command line and in result rows (``voc``).
         title: the name people read on the leaderboards (``PASCAL VOC 2012``).
         classes: the label space in channel order (index = train id); ignore is always 255.
+        palette: ``num_classes x 3`` uint8 colours of the classes, in the same order.
         eval_size: ``(height, width)`` of the usual evaluation input: what ``zoo-bench speed`` and the
             catalogue measure at when no size is given.
         folder: the folder the official archive unpacks to, directly under the data root.
+        label_conventions: the ways its ground truth is stored; the first is the official files' own
+            encoding and the default (see :mod:`zoo.datasets.labels`).
+        prediction_format: how predictions are written for its official scorer.
+        archive: the official archive :func:`zoo.datasets.download.download_archive` fetches, or ``None``
+            when it cannot be downloaded automatically (Cityscapes needs a login).
         aliases: other spellings people type (``voc2012``, ``ade``).
     """
 
     name: str
     title: str
     classes: tuple[str, ...]
+    palette: np.ndarray
     eval_size: tuple[int, int]
     folder: str
+    label_conventions: tuple[LabelConvention, ...]
+    prediction_format: PredictionFormat
+    archive: Archive | None = None
     aliases: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def default_convention(self) -> LabelConvention:
+        """The convention of the official files (the first of :attr:`label_conventions`)."""
+        return self.label_conventions[0]
+
+    def convention(self, name: str | None) -> LabelConvention:
+        """The label convention called ``name`` (``None``: :attr:`default_convention`).
+
+        Raises:
+            DatasetError: the dataset has no convention of that name; the message lists those it has.
+        """
+        if name is None:
+            return self.default_convention
+        for convention in self.label_conventions:
+            if convention.name == name:
+                return convention
+        known = ", ".join(c.name for c in self.label_conventions)
+        raise DatasetError(f"label_convention {name!r} is not one of {self.name}'s: {known}")
 
 
 #: The benchmark datasets, in the order they are listed everywhere.
@@ -46,16 +151,64 @@ DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec(
-            "voc", "PASCAL VOC 2012", VOC_CLASSES, (512, 512), "VOCdevkit", ("voc2012", "pascal_voc")
+            name="voc",
+            title="PASCAL VOC 2012",
+            classes=VOC_CLASSES,
+            palette=VOC_PALETTE,
+            eval_size=(512, 512),
+            folder="VOCdevkit",
+            label_conventions=(VOC_RAW,),
+            prediction_format=PredictionFormat(
+                "palette (mode P) PNG of class indices 0..20 with the devkit's 256-entry VOC colormap",
+                encode=lambda train_ids: train_ids,
+                palette=VOC_COLORMAP,
+            ),
+            archive=Archive(
+                "voc",
+                "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+                "md5",
+                "6cd6e144f989b92b3379bac3b3de84fd",  # published with the devkit; torchvision checks it too
+                "tar",
+            ),
+            aliases=("voc2012", "pascal_voc"),
         ),
-        DatasetSpec("cityscapes", "Cityscapes", CITYSCAPES_CLASSES, (1024, 2048), "cityscapes"),
         DatasetSpec(
-            "ade20k",
-            "ADE20K",
-            ADE20K_CLASSES,
-            (512, 512),
-            "ADEChallengeData2016",
-            ("ade", "ade20k_sceneparsing"),
+            name="cityscapes",
+            title="Cityscapes",
+            classes=CITYSCAPES_CLASSES,
+            palette=CITYSCAPES_PALETTE,
+            eval_size=(1024, 2048),
+            folder="cityscapes",
+            label_conventions=(CITYSCAPES_LABEL_IDS, CITYSCAPES_TRAIN_IDS),
+            prediction_format=PredictionFormat(
+                "mode L PNG of labelIds (trainIds mapped back by the official table), "
+                "<city>/<frame>_pred_labelIds.png",
+                encode=train_ids_to_label_ids,
+                city_folders=True,
+                suffix="_pred_labelIds",
+            ),
+        ),
+        DatasetSpec(
+            name="ade20k",
+            title="ADE20K",
+            classes=ADE20K_CLASSES,
+            palette=ADE20K_PALETTE,
+            eval_size=(512, 512),
+            folder="ADEChallengeData2016",
+            label_conventions=(ADE20K_RAW, ADE20K_REDUCED),
+            prediction_format=PredictionFormat(
+                "mode L PNG of annotation values 1..150 (train id + 1), as the SceneParsing submission format",
+                encode=to_annotation,
+            ),
+            archive=Archive(
+                "ade20k",
+                "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+                None,
+                None,  # no checksum is published for this archive: none is invented here
+                "zip",
+                note="no checksum is published for ADEChallengeData2016.zip, so the download cannot be verified",
+            ),
+            aliases=("ade", "ade20k_sceneparsing"),
         ),
     )
 }

@@ -2,41 +2,20 @@
 
 ``JPEGImages/{id}.jpg``, ``SegmentationClass/{id}.png`` (palette PNGs whose *indices* are the labels: read
 as mode P, never converted to RGB; 255 marks object boundaries = ignore), ids from
-``ImageSets/Segmentation/{split}.txt``. 21 classes (background + 20).
+``ImageSets/Segmentation/{split}.txt`` (read by :func:`~zoo.datasets.base.read_split_list`, which refuses
+an empty list, a repeated id, an id leaving the folder and non-UTF-8 text). 21 classes (background + 20).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from zoo.classes import VOC_CLASSES
-from zoo.datasets import IGNORE_INDEX, CheckReport, SegmentationDataset, describe_invalid, locate_root
+from zoo.datasets.base import CheckReport, SegmentationDataset, check_split, locate_root, read_split_list
+from zoo.datasets.labels import VOC_CLASSES, VOC_PALETTE, voc_colormap
+from zoo.datasets.spec import DATASETS
 from zoo.errors import DatasetError
 
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The standard VOC palette (bitwise colormap of the devkit's ``VOClabelcolormap.m``), ``n x 3`` uint8."""
-    cmap = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
-
-
-VOC_PALETTE = voc_colormap(len(VOC_CLASSES))  # index 255 (boundary) is voc_colormap()[255] = (224, 224, 192)
-
-# Raw mask value -> valid? 0..20 are classes, 255 is the boundary (ignore); 21..254 never occur in VOC.
-_VALID = np.zeros(256, bool)
-_VALID[: len(VOC_CLASSES)] = True
-_VALID[IGNORE_INDEX] = True
+__all__ = ["VOC_CLASSES", "VOC_PALETTE", "VOCSegmentation", "check", "find_voc_root", "voc_colormap"]
 
 
 def find_voc_root(root: str | Path) -> Path:
@@ -52,15 +31,23 @@ def find_voc_root(root: str | Path) -> Path:
 
 
 class VOCSegmentation(SegmentationDataset):
-    """PASCAL VOC2012 segmentation: ``split`` is a list name under ``ImageSets/Segmentation`` (train, val, trainval)."""
+    """PASCAL VOC2012 segmentation: ``split`` is a list name under ``ImageSets/Segmentation`` (train, val, trainval).
 
-    name = "voc"
-    classes = VOC_CLASSES
-    palette = VOC_PALETTE
+    Args:
+        root: the folder holding ``VOCdevkit``, ``VOCdevkit`` itself or ``VOC2012``.
+        split: the list ``ImageSets/Segmentation/{split}.txt``.
+        max_image_pixels: refuse larger images (default :func:`~zoo.datasets.base.max_image_pixels`).
 
-    def __init__(self, root: str | Path, split: str = "val") -> None:
+    Raises:
+        DatasetError: the layout is not VOC's, or the split list is missing or unusable (naming it).
+    """
+
+    spec = DATASETS["voc"]
+
+    def __init__(self, root: str | Path, split: str = "val", *, max_image_pixels: int | None = None) -> None:
         self.root = find_voc_root(root)
         self.split = split
+        self.max_image_pixels = max_image_pixels
         for sub in ("JPEGImages", "SegmentationClass"):
             if not (self.root / sub).is_dir():
                 raise DatasetError(f"{self.root / sub}: folder missing (expected VOC2012/{sub})")
@@ -71,20 +58,14 @@ class VOCSegmentation(SegmentationDataset):
                 f"{list_file}: split list not found (expected one image id per line); "
                 f"available splits: {', '.join(have) or 'none'}"
             )
-        self.ids = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+        self.list_file = list_file
+        self.ids = read_split_list(list_file)
 
     def paths(self, index: int) -> tuple[Path, Path]:
         sid = self.ids[index]
         return self.root / "JPEGImages" / f"{sid}.jpg", self.root / "SegmentationClass" / f"{sid}.png"
 
-    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        if raw.max(initial=0) > 255 or raw.min(initial=0) < 0 or not _VALID[raw].all():
-            raise DatasetError(describe_invalid(raw, _VALID, path, "VOC: 0..20 and 255 = boundary"))
-        return raw.astype(np.int64)
 
-
-def check(root: str | Path, split: str = "val") -> CheckReport:
-    try:
-        return VOCSegmentation(root, split).check()
-    except DatasetError as exc:
-        return CheckReport("voc", str(root), split, problems=[("<layout>", str(exc))])
+def check(root: str | Path, split: str = "val", **kwargs) -> CheckReport:
+    """Every problem of VOC's ``split`` under ``root`` (see :func:`zoo.datasets.check`)."""
+    return check_split(VOCSegmentation, "voc", root, split, **kwargs)

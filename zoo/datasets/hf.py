@@ -3,8 +3,9 @@
 :class:`HubSegmentation` wraps a ``datasets.Dataset`` holding an image column and a mask column and yields the
 same contract as the file loaders: ``ds[i] -> (image uint8 HxWx3 RGB, label int64 HxW in 0..C-1 or 255,
 sample_id)``. How the stored mask values map to that label space is declared per dataset (the *label
-convention*); the conversion reuses the file loaders' own ``encode_label`` (same tables, same validation and
-error messages), so a Hub copy and the official files give identical labels.
+convention*, :attr:`zoo.datasets.spec.DatasetSpec.label_conventions`); the conversion is the same pure
+function the file loaders use (same tables, same validation and error messages), so a Hub copy and the
+official files give identical labels. Images are decoded by the file loaders' reader too (same pixel limit).
 
 =========== ======================= ====================================================================
 dataset     label_convention        stored values -> zoo labels
@@ -16,7 +17,8 @@ cityscapes  ``None`` / ``"label_ids"`` labelIds 0..33 -> trainIds (official tabl
 cityscapes  ``"train_ids"``         already trainIds: 0..18 as is, 255 = ignore
 =========== ======================= ====================================================================
 
-``datasets`` is imported only when a :class:`HubSegmentation` is built.
+``datasets`` is imported only when a :class:`HubSegmentation` is built. (This module was
+``zoo.datasets.hub``, a name that clashed with :mod:`zoo.hub`, the weights.)
 """
 
 from __future__ import annotations
@@ -27,19 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import ALIASES, IGNORE_INDEX, SegmentationDataset, describe_invalid
+from zoo.datasets.base import (
+    SegmentationDataset,
+    check_image_size,
+    image_to_index,
+    image_to_rgb,
+    open_image,
+)
+from zoo.datasets.spec import DATASETS, dataset_spec
 from zoo.errors import DatasetError
 
 __all__ = ["LABEL_COLUMNS", "LABEL_CONVENTIONS", "HubSegmentation", "load_source"]
 
-# dataset -> conventions it accepts; the first one is the default (the official files' raw values).
+#: dataset -> conventions it accepts; the first one is the default (the official files' raw values).
 LABEL_CONVENTIONS: dict[str, tuple[str, ...]] = {
-    "voc": ("raw",),
-    "ade20k": ("raw", "reduced"),
-    "cityscapes": ("label_ids", "train_ids"),
+    name: tuple(convention.name for convention in spec.label_conventions) for name, spec in DATASETS.items()
 }
-# Conventions whose values are already zoo labels (0..C-1, 255): validated, not mapped.
-_ALREADY_MAPPED = {("ade20k", "reduced"), ("cityscapes", "train_ids")}
 # Tried in order when ``label_column`` is not given.
 LABEL_COLUMNS = ("label", "annotation", "mask", "semantic_map", "segmentation", "gt", "labels")
 _ID_COLUMNS = ("id", "name")
@@ -121,6 +126,7 @@ class HubSegmentation(SegmentationDataset):
         label_convention: what the mask values mean, see the module's table; ``None`` is the dataset's raw
             official encoding.
         cache_dir: passed to ``datasets.load_dataset`` (``None``: the ``datasets`` default cache).
+        max_image_pixels: refuse larger images (default :func:`~zoo.datasets.base.max_image_pixels`).
 
     ``sample_id`` is the row's ``id`` (else ``name``) column as a string when the dataset has one, else the
     row index. Problems with one row (unreadable image, colour mask, size mismatch, values outside the label
@@ -128,7 +134,8 @@ class HubSegmentation(SegmentationDataset):
     :meth:`check` collects them all.
 
     Raises:
-        DatasetError: unknown dataset or convention, the source cannot be loaded, or a column is missing.
+        DatasetError: unknown dataset or convention, the source cannot be loaded, a column is missing, or
+            the split has no rows.
     """
 
     def __init__(
@@ -140,23 +147,20 @@ class HubSegmentation(SegmentationDataset):
         label_column: str | None = None,
         label_convention: str | None = None,
         cache_dir: str | Path | None = None,
+        *,
+        max_image_pixels: int | None = None,
     ) -> None:
-        from zoo.datasets import DATASET_NAMES, _registry
-
-        key = ALIASES.get(dataset.lower(), dataset.lower())
-        if key not in LABEL_CONVENTIONS:
-            raise DatasetError(f"unknown dataset {dataset!r}; known: {', '.join(DATASET_NAMES)}")
-        conventions = LABEL_CONVENTIONS[key]
-        convention = label_convention or conventions[0]
-        if convention not in conventions:
-            raise DatasetError(
-                f"{source}: label_convention {label_convention!r} is not one of {key}'s: {', '.join(conventions)}"
-            )
-        self._file_dataset = _registry()[key]
-        self.name = key
-        self.classes = self._file_dataset.classes
-        self.palette = self._file_dataset.palette
-        self.label_convention = convention
+        spec = dataset_spec(dataset)
+        try:
+            convention = spec.convention(label_convention)
+        except DatasetError as exc:
+            raise DatasetError(f"{source}: {exc}") from None
+        self.spec = spec
+        self.name = spec.name
+        self.classes = spec.classes
+        self.palette = spec.palette
+        self.convention = convention
+        self.max_image_pixels = max_image_pixels
         self.source = source
         self.root = source  # type: ignore[assignment]  # shown by repr() and check() reports
         self.split = split
@@ -177,30 +181,78 @@ class HubSegmentation(SegmentationDataset):
             raise DatasetError(f"{source}: no label column {label_column!r}; columns: {', '.join(columns)}")
         self.image_column = image_column
         self.label_column = label_column
+        if len(self._ds) == 0:
+            raise DatasetError(f"{source}: split {split!r} has no rows, so there is nothing to evaluate")
+        # Image cells are decoded here, by the file loaders' reader (pixel limit, one error per row), not
+        # by ``datasets`` on access.
+        import datasets
+
+        for column in (image_column, label_column):
+            if isinstance(self._ds.features.get(column), datasets.Image):
+                self._ds = self._ds.cast_column(column, datasets.Image(decode=False))
         id_column = next((c for c in _ID_COLUMNS if c in columns), None)
         if id_column is not None:
             self.ids = [str(v) for v in self._ds[id_column]]
         else:
             self.ids = [str(i) for i in range(len(self._ds))]
 
+    def _as_pil(self, value: Any, where: str, what: str) -> Any:
+        """A decoded PIL image from an image cell (``{"bytes", "path"}``, bytes or a PIL image); else None."""
+        from PIL import Image
+
+        if isinstance(value, Image.Image):
+            check_image_size(value.size, where, what, self.max_image_pixels)
+            return value
+        if isinstance(value, dict) and ("bytes" in value or "path" in value):
+            if value.get("bytes") is not None:
+                return open_image(io.BytesIO(value["bytes"]), what, where, self.max_image_pixels)
+            path = value.get("path")
+            if not path:
+                raise DatasetError(f"{where}: empty image cell (neither bytes nor path)")
+            if Path(path).is_file():
+                return open_image(Path(path), what, where, self.max_image_pixels)
+            # A path only ``datasets`` can open (inside an archive, remote): let it decode, then apply the limit.
+            import datasets
+
+            try:
+                img = datasets.Image().decode_example(value)
+            except Exception as exc:
+                raise DatasetError(f"{where}: cannot read {what} ({type(exc).__name__}: {exc})") from exc
+            check_image_size(img.size, where, what, self.max_image_pixels)
+            return img
+        if isinstance(value, bytes):
+            return open_image(io.BytesIO(value), what, where, self.max_image_pixels)
+        return None
+
+    def _to_rgb(self, value: Any, where: str) -> np.ndarray:
+        img = self._as_pil(value, where, "image")
+        if img is None:
+            array = np.asarray(value)
+            if array.ndim == 3 and array.shape[2] == 3:
+                return array.astype(np.uint8)
+            raise DatasetError(
+                f"{where}: expected an image, got {type(value).__name__} of shape {array.shape}"
+            )
+        return image_to_rgb(img, where)
+
+    def _to_index(self, value: Any, where: str) -> np.ndarray:
+        """A mask cell's raw index values (mode P indices as is, never via RGB), as in ``read_index_mask``."""
+        img = self._as_pil(value, where, "mask")
+        if img is None:
+            array = np.asarray(value)
+            if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+                raise DatasetError(
+                    f"{where}: expected a single-channel mask (image or 2-D integer array), got "
+                    f"{type(value).__name__} of shape {array.shape} and dtype {array.dtype}"
+                )
+            return array.astype(np.int64)
+        return image_to_index(img, where)
+
     def _where(self, index: int) -> str:
         return f"{self.source} [{self.split}] row {index} ({self.ids[index]})"
 
     def paths(self, index: int) -> tuple[Path, Path]:
         raise NotImplementedError("a Hub dataset has no files; read samples with ds[i]")
-
-    def encode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        """Stored mask values -> zoo labels per :attr:`label_convention`; DatasetError names ``path`` and bad values."""
-        if (self.name, self.label_convention) in _ALREADY_MAPPED:
-            valid = np.zeros(256, bool)
-            valid[: self.num_classes] = True
-            valid[IGNORE_INDEX] = True
-            if raw.max(initial=0) > 255 or raw.min(initial=0) < 0 or not valid[raw].all():
-                space = f"{self.name} {self.label_convention}: 0..{self.num_classes - 1} and 255"
-                raise DatasetError(describe_invalid(raw, valid, path, space))
-            return raw.astype(np.int64)
-        # The file loader's own conversion (its encode_label uses only module-level tables, not self).
-        return self._file_dataset.encode_label(self, raw, path)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:  # type: ignore[override]
         if not -len(self) <= index < len(self):
@@ -213,67 +265,13 @@ class HubSegmentation(SegmentationDataset):
             row = self._ds[index]
         except Exception as exc:  # decoding a corrupt image cell fails here
             raise DatasetError(f"{where}: cannot read row ({type(exc).__name__}: {exc})") from exc
-        image = _to_rgb(row[self.image_column], f"{where} column {self.image_column!r}")
+        image = self._to_rgb(row[self.image_column], f"{where} column {self.image_column!r}")
         label_where = f"{where} column {self.label_column!r}"
-        raw = _to_index(row[self.label_column], label_where)
-        label = self.encode_label(raw, Path(label_where))
+        raw = self._to_index(row[self.label_column], label_where)
+        label = self.encode_label(raw, label_where)
         if label.shape != image.shape[:2]:
             raise DatasetError(
                 f"{label_where}: mask is {label.shape[1]}x{label.shape[0]} (WxH) but the image is "
                 f"{image.shape[1]}x{image.shape[0]}; the ground truth must have the image's size"
             )
         return image, label, self.ids[index]
-
-
-def _as_pil(value: Any, where: str) -> Any:
-    """A PIL image from a decoded ``datasets.Image`` cell or an undecoded ``{"bytes", "path"}`` dict; else None."""
-    from PIL import Image
-
-    if isinstance(value, Image.Image):
-        return value
-    if isinstance(value, dict) and ("bytes" in value or "path" in value):
-        try:
-            if value.get("bytes") is not None:
-                img = Image.open(io.BytesIO(value["bytes"]))
-            else:
-                img = Image.open(value["path"])
-            img.load()
-        except Exception as exc:
-            raise DatasetError(f"{where}: cannot decode image ({type(exc).__name__}: {exc})") from exc
-        return img
-    if isinstance(value, bytes):
-        return _as_pil({"bytes": value}, where)
-    return None
-
-
-def _to_rgb(value: Any, where: str) -> np.ndarray:
-    img = _as_pil(value, where)
-    if img is None:
-        array = np.asarray(value)
-        if array.ndim == 3 and array.shape[2] == 3:
-            return array.astype(np.uint8)
-        raise DatasetError(f"{where}: expected an image, got {type(value).__name__} of shape {array.shape}")
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img, dtype=np.uint8)
-
-
-def _to_index(value: Any, where: str) -> np.ndarray:
-    """A mask cell's raw index values (mode P indices as is, never via RGB), as in ``read_index_mask``."""
-    img = _as_pil(value, where)
-    if img is None:
-        array = np.asarray(value)
-        if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
-            raise DatasetError(
-                f"{where}: expected a single-channel mask (image or 2-D integer array), got "
-                f"{type(value).__name__} of shape {array.shape} and dtype {array.dtype}"
-            )
-        return array.astype(np.int64)
-    if img.mode in ("P", "L"):
-        return np.asarray(img, dtype=np.uint8)
-    if img.mode in ("I;16", "I"):
-        return np.asarray(img).astype(np.int64)
-    raise DatasetError(
-        f"{where}: mask is a {img.mode} image; expected a single-channel index image (mode P or L) holding "
-        "label values; colour-coded masks are not decoded"
-    )
