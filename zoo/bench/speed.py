@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
+
 __all__ = [
     "COMPILE_MODES",
     "DTYPES",
@@ -46,9 +48,6 @@ __all__ = [
     "peak_tflops",
 ]
 
-DTYPES = ("fp32", "bf16", "fp16")
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-TIMED_REGIONS = ("forward", "forward+upsample+argmax")
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Dense (no structured sparsity) peak TFLOP/s per dtype of known GPUs, keyed by a substring of
