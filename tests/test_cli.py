@@ -320,3 +320,11 @@ def test_completion_shells_are_shtabs():
     from zoo.cli.completion import SHELLS
 
     assert set(SHELLS) <= set(shtab.SUPPORTED_SHELLS)
+
+
+def test_building_the_tree_imports_no_heavy_module():
+    code = (
+        "import sys; from zoo.cli import build_bench_parser, build_parser; build_parser(); build_bench_parser();"
+        "heavy = {'torch', 'numpy', 'pandas', 'shtab', 'timm'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
-from zoo.datasets.spec import DATASETS
 from zoo.registry import REGISTRY
 
 __all__ = ["SYNTHETIC_INPUT", "SpeedOutcome", "SpeedSweepOptions", "config_label", "run_speed_sweep"]
@@ -29,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: What the ``input`` column of every speed row says was fed to the model.
 SYNTHETIC_INPUT = "randn (seeded), on the device"
-#: The class count when neither a dataset nor a count is given: VOC's.
-DEFAULT_NUM_CLASSES = DATASETS["voc"].num_classes
+#: The dataset whose class count applies when neither a dataset nor a count is given.
+DEFAULT_CLASSES_OF = "voc"
 
 
 @dataclass
@@ -78,6 +77,8 @@ class SpeedSweepOptions:
     command: str = ""
 
     def __post_init__(self) -> None:
+        from zoo.datasets.spec import DATASETS
+
         if self.size is None and self.dataset is None:
             raise ValueError("give a dataset (its evaluation size) or a size (height, width)")
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -97,14 +98,16 @@ class SpeedSweepOptions:
     @property
     def input_size(self) -> tuple[int, int]:
         """``(height, width)``: ``size``, else the dataset's evaluation size."""
+        from zoo.datasets.spec import DATASETS
+
         return self.size or DATASETS[self.dataset].eval_size
 
     @property
     def output_classes(self) -> int:
-        """``num_classes``, else the dataset's, else :data:`DEFAULT_NUM_CLASSES`."""
-        if self.num_classes:
-            return self.num_classes
-        return DATASETS[self.dataset].num_classes if self.dataset else DEFAULT_NUM_CLASSES
+        """``num_classes``, else the dataset's, else :data:`DEFAULT_CLASSES_OF`'s (VOC's 21)."""
+        from zoo.datasets.spec import DATASETS
+
+        return self.num_classes or DATASETS[self.dataset or DEFAULT_CLASSES_OF].num_classes
 
 
 @dataclass

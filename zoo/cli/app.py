@@ -56,7 +56,9 @@ def build_parser(prog: str = "zoo") -> argparse.ArgumentParser:
     bench.add_commands(commands)
     leaderboard.add_commands(commands)
     completion.add_commands(commands, {"zoo": build_parser, "zoo-bench": build_bench_parser})
-    parser.epilog = command_overview(parser) + "\n\nzoo-bench is zoo bench; zoo-bench ARGS is zoo bench eval ARGS."
+    parser.epilog = (
+        command_overview(parser) + "\n\nzoo-bench is zoo bench; zoo-bench ARGS is zoo bench eval ARGS."
+    )
     return parser
 
 

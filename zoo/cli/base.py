@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich_argparse import RawDescriptionRichHelpFormatter
@@ -25,6 +25,7 @@ __all__ = [
     "comma_list",
     "command_overview",
     "console",
+    "dataset_names",
     "is_muted",
     "mute",
     "path_argument",
@@ -59,6 +60,41 @@ class HelpFormatter(RawDescriptionRichHelpFormatter):
         if shows_default and "(default" not in text and not no_default:
             text += " (default: %(default)s)"
         return text
+
+
+class LazyChoices(Sequence[str]):
+    """Choices read from the library the first time argparse looks at them (to check a value, or to write
+    help), so that building the whole tree for ``zoo list`` imports nothing it does not use.
+
+    Give the argument a ``metavar`` (and ``%(choices)s`` in its help): argparse formats a missing metavar
+    from the choices as soon as the argument is added."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
+        self._load = load
+        self._values: Sequence[str] | None = None
+
+    def _loaded(self) -> Sequence[str]:
+        if self._values is None:
+            self._values = tuple(self._load())
+        return self._values
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+def _dataset_names() -> Sequence[str]:
+    # zoo.datasets.spec is the one table of datasets; importing its package costs numpy, which zoo list and
+    # zoo info do not otherwise need
+    from zoo.datasets.spec import DATASET_NAMES
+
+    return DATASET_NAMES
+
+
+#: The benchmark datasets' names, as argparse choices.
+dataset_names = LazyChoices(_dataset_names)
 
 
 def add_command(

@@ -22,13 +22,13 @@ from zoo.cli.base import (
     add_subcommands,
     comma_list,
     console,
+    dataset_names,
     mute,
     path_argument,
     positive_float,
     positive_int,
     say,
 )
-from zoo.datasets.spec import DATASET_NAMES
 
 __all__ = ["COMMANDS", "add_bench_commands", "add_commands"]
 
@@ -81,7 +81,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         interrupted=RESUME_HINT,
     )
     p.epilog = EVAL_EPILOG
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="the benchmark")
+    p.add_argument("--dataset", required=True, choices=dataset_names, metavar="DATASET", help="%(choices)s")
     path_argument(p.add_argument("--data-root", metavar="DIR", help="folder holding VOCdevkit/, cityscapes/ or "
                                  "ADEChallengeData2016/ (default: $ZOO_DATA, then the user data folder)"), "dir")  # fmt: skip
     p.add_argument(
@@ -153,8 +153,14 @@ def _add_speed(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models", nargs="+", required=True, metavar="NAME", help="names or fnmatch patterns ('segformer-*')"
     )
-    p.add_argument("--dataset", choices=DATASET_NAMES, help="sets the resolution and class count")
-    p.add_argument("--size", type=_size, metavar="HxW", help="input height x width (default: the dataset's evaluation size)")
+    p.add_argument("--dataset", choices=dataset_names, metavar="DATASET",
+                   help="%(choices)s: sets the resolution and class count")  # fmt: skip
+    p.add_argument(
+        "--size",
+        type=_size,
+        metavar="HxW",
+        help="input height x width (default: the dataset's evaluation size)",
+    )
     p.add_argument(
         "--num-classes",
         type=positive_int,

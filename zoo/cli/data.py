@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.cli.base import add_command, add_subcommands, console, path_argument, say
-from zoo.datasets.spec import DATASET_NAMES
+from zoo.cli.base import add_command, add_subcommands, console, dataset_names, path_argument, say
 
 __all__ = ["add_commands"]
 
@@ -23,7 +22,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check = add_command(
         data_commands, "check", check_dataset, help="read every sample of a split; report every problem"
     )
-    check.add_argument("dataset", help=f"{', '.join(DATASET_NAMES)} (or an alias such as ade)")
+    check.add_argument("dataset", help="a benchmark dataset, by name or alias (ade for ade20k)")
     path_argument(
         check.add_argument(
             "--data-root",
@@ -40,7 +39,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="download, verify and unpack an official archive",
         interrupted="a partial download is kept and resumed by the next run",
     )
-    download.add_argument("dataset", choices=DATASET_NAMES, help="the dataset whose archive to fetch")
+    download.add_argument("dataset", choices=dataset_names, metavar="DATASET", help="%(choices)s")
     path_argument(
         download.add_argument(
             "--data-root", metavar="DIR", help="where to unpack (default: $ZOO_DATA or user data dir)"

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.cli.base import add_command, console
-from zoo.datasets.spec import DATASET_NAMES
+from zoo.cli.base import add_command, console, dataset_names
 from zoo.registry import REGISTRY, ModelEntry
 from zoo.weights import WeightRecord
 
@@ -25,7 +24,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     listing.add_argument(
         "--pretrained", action="store_true", help="list name.tag for every pretrained weight"
     )
-    listing.add_argument("--dataset", choices=DATASET_NAMES, help="only weights for this dataset")
+    listing.add_argument(
+        "--dataset",
+        choices=dataset_names,
+        metavar="DATASET",
+        help="only weights for this dataset: %(choices)s",
+    )
     listing.add_argument(
         "--on-demand", action="store_true", help="also list the tu- timm encoders (thousands; imports timm)"
     )
