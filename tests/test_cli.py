@@ -234,8 +234,11 @@ def test_a_pattern_with_markup_is_shown_verbatim(capsys):
     assert code == 1 and "no model matches [bold]zz*" in out and "Traceback" not in err
 
 
-def test_a_speed_model_with_markup_is_shown_verbatim(capsys):
-    code = bench_main(["speed", "--models", "[bold]nothing", "--size", "8x8", "--device", "cpu", "--results", "-"])
+def test_a_speed_model_with_markup_is_shown_verbatim(capsys, tmp_path):
+    results = str(tmp_path / "s.csv")
+    code = bench_main(
+        ["speed", "--models", "[bold]nothing", "--size", "8x8", "--device", "cpu", "--results", results]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "unknown model '[bold]nothing'" in " ".join(err.split()) and "Traceback" not in err
 
