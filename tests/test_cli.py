@@ -169,6 +169,42 @@ def test_zoo_bench_is_zoo_bench_eval(capsys, tmp_path):
     assert exit_info.value.code == EXIT_USAGE and "--models" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--dataset", "voc"], ["eval", "--dataset", "voc"]),
+        (["-v", "--dataset", "voc"], ["-v", "eval", "--dataset", "voc"]),
+        (["-qq", "speed", "--models", "x"], ["-qq", "speed", "--models", "x"]),
+        (["merge", "shards/"], ["merge", "shards/"]),
+        (["eval", "--dataset", "voc"], ["eval", "--dataset", "voc"]),
+        (["--help"], ["--help"]),
+        (["--version"], ["--version"]),
+        ([], []),
+    ],
+)
+def test_zoo_bench_implies_eval_unless_a_command_comes_first(argv, expected):
+    from zoo.cli.app import with_default_command
+    from zoo.cli.base import subcommands
+
+    assert with_default_command(argv, tuple(subcommands(build_bench_parser()))) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "-1"],
+        ["--batch-size", "0"],
+        ["--limit", "0"],
+        ["--dist-timeout", "0"],
+        ["--dtype", "fp8"],
+    ],
+)
+def test_eval_values_out_of_range_are_usage_errors(capsys, args):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["--dataset", "voc", "--models", "x", *args])
+    assert exit_info.value.code == EXIT_USAGE and args[0] in capsys.readouterr().err
+
+
 def test_python_m_zoo_bench_runs_zoo_bench():
     result = subprocess.run(
         [sys.executable, "-m", "zoo.bench", "--help"], capture_output=True, text=True, check=True
@@ -208,6 +244,11 @@ def test_ctrl_c_is_exit_130_with_the_commands_hint(capsys):
     code = run_command(raising(KeyboardInterrupt()), prog="zoo bench eval", interrupted="rerun with --resume")
     assert code == EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "zoo bench eval: interrupted: rerun with --resume\n"
+
+
+def test_ctrl_c_without_a_hint_is_one_word(capsys):
+    assert run_command(raising(KeyboardInterrupt()), prog="zoo leaderboard") == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "zoo leaderboard: interrupted\n"
 
 
 def test_a_bug_is_not_hidden():

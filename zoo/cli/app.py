@@ -17,7 +17,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from zoo.cli import bench, completion, data, leaderboard, models
-from zoo.cli.base import HelpFormatter, add_subcommands, command_overview, console, is_muted, mute
+from zoo.cli.base import (
+    HelpFormatter,
+    add_subcommands,
+    command_overview,
+    console,
+    is_muted,
+    mute,
+    subcommands,
+)
 from zoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, ZooError
 
 __all__ = ["bench_main", "build_bench_parser", "build_parser", "main", "run_command"]
@@ -105,7 +113,9 @@ def _print_problem(prog: str, kind: str, message: str, style: str) -> None:
     if is_muted():
         return
     err = console(stderr=True)
-    for line in message.splitlines() or [""]:
+    if not message:
+        err.print(Text.assemble(f"{prog}: ", (kind, style)), soft_wrap=True)
+    for line in message.splitlines():
         err.print(Text.assemble(f"{prog}: ", (f"{kind}:", style), f" {line}"), soft_wrap=True)
 
 
@@ -125,7 +135,7 @@ def run_command(command: Callable[[], int], *, prog: str = "zoo", interrupted: s
     try:
         return command()
     except KeyboardInterrupt:
-        _print_problem(prog, "interrupted", interrupted or "stopped", "yellow")
+        _print_problem(prog, "interrupted", interrupted, "yellow")
         return EXIT_INTERRUPTED
     except ZooError as error:
         _print_problem(prog, "error", str(error), "bold red")
@@ -158,7 +168,7 @@ def bench_main(argv: Sequence[str] | None = None) -> int:
     arguments that do not start with a sub-command (``eval``, ``speed``, ``merge``) are ``eval``'s."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_bench_parser()
-    return _dispatch(parser, with_default_command(argv, bench.COMMANDS), ["zoo-bench", *argv])
+    return _dispatch(parser, with_default_command(argv, tuple(subcommands(parser))), ["zoo-bench", *argv])
 
 
 def with_default_command(argv: list[str], commands: Sequence[str], default: str = "eval") -> list[str]:

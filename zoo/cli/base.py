@@ -21,6 +21,7 @@ __all__ = [
     "HelpFormatter",
     "UsageError",
     "add_command",
+    "add_path_argument",
     "add_subcommands",
     "comma_list",
     "command_overview",
@@ -28,10 +29,12 @@ __all__ = [
     "dataset_names",
     "is_muted",
     "mute",
-    "path_argument",
+    "non_negative_float",
+    "non_negative_int",
     "positive_float",
     "positive_int",
     "say",
+    "subcommands",
 ]
 
 
@@ -130,26 +133,38 @@ def add_subcommands(parser: argparse.ArgumentParser, *, dest: str) -> argparse._
     return parser.add_subparsers(dest=dest, required=True, title="commands", metavar="COMMAND")
 
 
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-commands directly under ``parser``: name -> parser (aliases included)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if action.nargs == argparse.PARSER and isinstance(action.choices, dict):
+            found.update(action.choices)
+    return found
+
+
 def command_overview(parser: argparse.ArgumentParser) -> str:
     """Every runnable command under ``parser``, one line each with its summary: what ``zoo --help`` shows
     below its own commands, so the whole tree is visible from the top."""
     leaves: list[tuple[str, str]] = []
 
     def walk(node: argparse.ArgumentParser) -> None:
-        groups = [a for a in node._actions if isinstance(a.choices, dict) and a.nargs == argparse.PARSER]
-        if not groups and node is not parser:
+        children = subcommands(node)
+        if not children and node is not parser:
             leaves.append((node.prog, getattr(node, "summary", "")))
-        for action in groups:
-            for child in dict.fromkeys(action.choices.values()):
-                walk(child)
+        for child in dict.fromkeys(children.values()):
+            walk(child)
 
     walk(parser)
     width = max(len(prog) for prog, _ in leaves)
     return "every command:\n" + "\n".join(f"  {prog:<{width}}  {summary}" for prog, summary in leaves)
 
 
-def path_argument(action: argparse.Action, kind: str) -> argparse.Action:
-    """Mark ``action`` as taking a ``"file"`` or ``"dir"`` path, for shell completion (``zoo completion``)."""
+def add_path_argument(
+    parser: argparse.ArgumentParser, *names: str, kind: str, **kwargs: Any
+) -> argparse.Action:
+    """``parser.add_argument(*names, **kwargs)`` for a path; ``kind`` (``"file"`` or ``"dir"``) tells shell
+    completion (``zoo completion``) what to offer."""
+    action = parser.add_argument(*names, **kwargs)
     action.path_kind = kind  # type: ignore[attr-defined]
     return action
 
@@ -162,6 +177,28 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {text!r}")
     return value
 
 

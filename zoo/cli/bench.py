@@ -19,21 +19,20 @@ from zoo.bench.sweep import SweepOptions
 from zoo.cli.base import (
     UsageError,
     add_command,
+    add_path_argument,
     add_subcommands,
     comma_list,
     console,
     dataset_names,
     mute,
-    path_argument,
+    non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
     say,
 )
 
-__all__ = ["COMMANDS", "add_bench_commands", "add_commands"]
-
-#: The sub-commands of ``zoo bench``; ``zoo-bench ARGS`` is ``zoo bench eval ARGS`` unless ARGS start with one.
-COMMANDS = ("eval", "speed", "merge")
+__all__ = ["add_bench_commands", "add_commands"]
 
 EVAL_EPILOG = """examples:
   zoo-bench --dataset voc --data-root ~/data --models 'deeplabv3-*' --weights coco_voc
@@ -82,8 +81,14 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
     p.epilog = EVAL_EPILOG
     p.add_argument("--dataset", required=True, choices=dataset_names, metavar="DATASET", help="%(choices)s")
-    path_argument(p.add_argument("--data-root", metavar="DIR", help="folder holding VOCdevkit/, cityscapes/ or "
-                                 "ADEChallengeData2016/ (default: $ZOO_DATA, then the user data folder)"), "dir")  # fmt: skip
+    add_path_argument(
+        p,
+        "--data-root",
+        metavar="DIR",
+        help="folder holding VOCdevkit/, cityscapes/ or "
+        "ADEChallengeData2016/ (default: $ZOO_DATA, then the user data folder)",
+        kind="dir",
+    )
     p.add_argument(
         "--source",
         metavar="SOURCE",
@@ -108,25 +113,45 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dtype", choices=DTYPES, default=default("dtype"), help="compute dtype (autocast)")
     p.add_argument("--device", metavar="DEVICE", help="cuda, cuda:1, cpu, mps (default: cuda when available)")
-    p.add_argument("--tta", choices=TTA_MODES, default=default("tta"),
-                   help="test-time augmentation: flip, multi-scale (mmseg's ratios 0.5-1.75), or both")  # fmt: skip
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default=default("tta"),
+        help="test-time augmentation: flip, multi-scale (mmseg's ratios 0.5-1.75), or both",
+    )
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of the split")
     p.add_argument(
-        "--workers", type=int, metavar="N", default=default("workers"), help="data-loading processes"
+        "--workers",
+        type=non_negative_int,
+        metavar="N",
+        default=default("workers"),
+        help="data-loading processes",
     )
-    path_argument(
-        p.add_argument(
-            "--results", metavar="FILE", default=default("results"), help="results store (.csv, or .parquet)"
-        ),
-        "file",
+    add_path_argument(
+        p,
+        "--results",
+        metavar="FILE",
+        default=default("results"),
+        help="results store (.csv, or .parquet)",
+        kind="file",
     )
     p.add_argument("--resume", action="store_true", help="skip the rows the store already has")
-    path_argument(p.add_argument("--save-predictions", metavar="DIR",
-                                 help="write predictions in the official format"), "dir")  # fmt: skip
-    p.add_argument("--shard", metavar="K/N", help="run only shard K (0-based, 0..N-1) of N of the sweep's "
-                   "jobs; --results may then be a folder, written as <folder>/shard-K-of-N.csv")  # fmt: skip
-    p.add_argument("--dist-timeout", type=positive_float, default=default("dist_timeout"), metavar="SECONDS",
-                   help="under torchrun: how long a rank waits for the others before failing")  # fmt: skip
+    add_path_argument(
+        p, "--save-predictions", metavar="DIR", help="write predictions in the official format", kind="dir"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K (0-based, 0..N-1) of N of the sweep's "
+        "jobs; --results may then be a folder, written as <folder>/shard-K-of-N.csv",
+    )
+    p.add_argument(
+        "--dist-timeout",
+        type=positive_float,
+        default=default("dist_timeout"),
+        metavar="SECONDS",
+        help="under torchrun: how long a rank waits for the others before failing",
+    )
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -153,8 +178,12 @@ def _add_speed(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models", nargs="+", required=True, metavar="NAME", help="names or fnmatch patterns ('segformer-*')"
     )
-    p.add_argument("--dataset", choices=dataset_names, metavar="DATASET",
-                   help="%(choices)s: sets the resolution and class count")  # fmt: skip
+    p.add_argument(
+        "--dataset",
+        choices=dataset_names,
+        metavar="DATASET",
+        help="%(choices)s: sets the resolution and class count",
+    )
     p.add_argument(
         "--size",
         type=_size,
@@ -167,39 +196,72 @@ def _add_speed(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="output classes (default: the dataset's, else 21)",
     )
-    p.add_argument("--batch-sizes", type=comma_list(positive_int), metavar="N[,N...]", default=",".join(map(str, default("batch_sizes"))),
-                   help="comma list, e.g. 1,8,32")  # fmt: skip
-    p.add_argument("--dtype", dest="dtypes", metavar="DTYPE[,...]", type=comma_list(str, DTYPES), default=",".join(default("dtypes")),
-                   help=f"{', '.join(DTYPES)} (comma list)")  # fmt: skip
-    p.add_argument("--compile", dest="compile_modes", metavar="MODE[,...]", type=comma_list(str, COMPILE_MODES),
-                   default=",".join(default("compile_modes")), help=f"{', '.join(COMPILE_MODES)} (comma list)")  # fmt: skip
+    p.add_argument(
+        "--batch-sizes",
+        type=comma_list(positive_int),
+        metavar="N[,N...]",
+        default=",".join(map(str, default("batch_sizes"))),
+        help="comma list, e.g. 1,8,32",
+    )
+    p.add_argument(
+        "--dtype",
+        dest="dtypes",
+        metavar="DTYPE[,...]",
+        type=comma_list(str, DTYPES),
+        default=",".join(default("dtypes")),
+        help=f"{', '.join(DTYPES)} (comma list)",
+    )
+    p.add_argument(
+        "--compile",
+        dest="compile_modes",
+        metavar="MODE[,...]",
+        type=comma_list(str, COMPILE_MODES),
+        default=",".join(default("compile_modes")),
+        help=f"{', '.join(COMPILE_MODES)} (comma list)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--cuda-graphs", action="store_true", help="capture and replay a CUDA graph (CUDA only)")
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions (CUDA only)")
-    p.add_argument("--timed", metavar="REGION[,...]", type=comma_list(str, TIMED_REGIONS), default=",".join(default("timed")),
-                   help="timed regions (comma list)")  # fmt: skip
+    p.add_argument(
+        "--timed",
+        metavar="REGION[,...]",
+        type=comma_list(str, TIMED_REGIONS),
+        default=",".join(default("timed")),
+        help="timed regions (comma list)",
+    )
     p.add_argument("--device", metavar="DEVICE", help="cuda, cuda:1, cpu, mps (default: cuda when available)")
     p.add_argument(
         "--warmup-iters",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         default=default("warmup_iters"),
         help="warm-up iterations, at least",
     )
     p.add_argument(
         "--warmup-seconds",
-        type=float,
+        type=non_negative_float,
         metavar="S",
         default=default("warmup_seconds"),
         help="warm-up seconds, at least",
     )
-    p.add_argument("--block-iters", type=positive_int, metavar="N", default=default("block_iters"),
-                   help="iterations per timed block, at least")  # fmt: skip
-    p.add_argument("--block-seconds", type=float, metavar="S", default=default("block_seconds"),
-                   help="seconds per timed block, at least")  # fmt: skip
+    p.add_argument(
+        "--block-iters",
+        type=positive_int,
+        metavar="N",
+        default=default("block_iters"),
+        help="iterations per timed block, at least",
+    )
+    p.add_argument(
+        "--block-seconds",
+        type=non_negative_float,
+        metavar="S",
+        default=default("block_seconds"),
+        help="seconds per timed block, at least",
+    )
     p.add_argument("--blocks", type=positive_int, metavar="N", default=default("blocks"), help="timed blocks")
-    p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
-                   help="leave cudnn.benchmark off")  # fmt: skip
+    p.add_argument(
+        "--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false", help="leave cudnn.benchmark off"
+    )
     p.add_argument(
         "--seed",
         type=int,
@@ -207,11 +269,13 @@ def _add_speed(commands: argparse._SubParsersAction) -> None:
         default=default("seed"),
         help="seeds the model initialisation and the input",
     )
-    path_argument(
-        p.add_argument(
-            "--results", metavar="FILE", default=default("results"), help="speed store (.csv, or .parquet)"
-        ),
-        "file",
+    add_path_argument(
+        p,
+        "--results",
+        metavar="FILE",
+        default=default("results"),
+        help="speed store (.csv, or .parquet)",
+        kind="file",
     )
     p.add_argument("--resume", action="store_true", help="skip the rows the store already has")
 
@@ -223,15 +287,14 @@ def _add_merge(commands: argparse._SubParsersAction) -> None:
         merge_results,
         help="join the shard-K-of-N results files of a sharded sweep (--shard) into one store",
     )
-    path_argument(p.add_argument("folder", help="the folder given as --results to every shard"), "dir")
-    path_argument(
-        p.add_argument(
-            "--out",
-            required=True,
-            metavar="FILE",
-            help="the merged store (.csv or .parquet); existing rows are kept",
-        ),
-        "file",
+    add_path_argument(p, "folder", help="the folder given as --results to every shard", kind="dir")
+    add_path_argument(
+        p,
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="the merged store (.csv or .parquet); existing rows are kept",
+        kind="file",
     )
     p.add_argument(
         "--allow-missing", action="store_true", help="merge even when some shards are missing (reported)"

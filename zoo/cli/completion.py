@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator, Mapping
 
-from zoo.cli.base import add_command
+from zoo.cli.base import add_command, subcommands
 
 __all__ = ["SHELLS", "add_commands", "completion_script"]
 
@@ -40,11 +40,9 @@ def add_commands(
 
 def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
     """Every action of ``parser`` and of its sub-command parsers, depth first."""
-    for action in parser._actions:
-        yield action
-        if isinstance(action.choices, dict):  # sub-commands: name -> parser
-            for sub in dict.fromkeys(action.choices.values()):
-                yield from _actions(sub)
+    yield from parser._actions
+    for child in dict.fromkeys(subcommands(parser).values()):
+        yield from _actions(child)
 
 
 def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:

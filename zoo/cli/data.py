@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from zoo.cli.base import add_command, add_subcommands, console, dataset_names, path_argument, say
+from zoo.cli.base import add_command, add_path_argument, add_subcommands, console, dataset_names, say
 
 __all__ = ["add_commands"]
 
@@ -23,13 +23,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         data_commands, "check", check_dataset, help="read every sample of a split; report every problem"
     )
     check.add_argument("dataset", help="a benchmark dataset, by name or alias (ade for ade20k)")
-    path_argument(
-        check.add_argument(
-            "--data-root",
-            metavar="DIR",
-            help="folder holding the dataset (default: $ZOO_DATA or user data dir)",
-        ),
-        "dir",
+    add_path_argument(
+        check,
+        "--data-root",
+        metavar="DIR",
+        help="folder holding the dataset (default: $ZOO_DATA or user data dir)",
+        kind="dir",
     )
     check.add_argument("--split", default="val", help="split to check")
     download = add_command(
@@ -40,11 +39,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         interrupted="a partial download is kept and resumed by the next run",
     )
     download.add_argument("dataset", choices=dataset_names, metavar="DATASET", help="%(choices)s")
-    path_argument(
-        download.add_argument(
-            "--data-root", metavar="DIR", help="where to unpack (default: $ZOO_DATA or user data dir)"
-        ),
-        "dir",
+    add_path_argument(
+        download,
+        "--data-root",
+        metavar="DIR",
+        help="where to unpack (default: $ZOO_DATA or user data dir)",
+        kind="dir",
     )
     download.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from zoo.cli.base import add_command, path_argument, say
+from zoo.cli.base import add_command, add_path_argument, say
 
 __all__ = ["add_commands"]
 
@@ -27,17 +27,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="render the Markdown leaderboards",
         description="Render the leaderboard pages (Markdown and plots) from measured results and reported figures.",
     )
-    path_argument(
-        p.add_argument(
-            "--results", metavar="DIR", default="leaderboards/data", help="folder of results files"
-        ),
-        "dir",
+    add_path_argument(
+        p, "--results", metavar="DIR", default="leaderboards/data", help="folder of results files", kind="dir"
     )
-    path_argument(
-        p.add_argument(
-            "--out", metavar="DIR", default="leaderboards", help="folder the pages are written to"
-        ),
-        "dir",
+    add_path_argument(
+        p, "--out", metavar="DIR", default="leaderboards", help="folder the pages are written to", kind="dir"
     )
     p.add_argument(
         "--date",
