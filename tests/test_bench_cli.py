@@ -14,8 +14,8 @@ from loopback import Route, serve
 from safetensors.torch import save as safetensors_save
 
 import zoo
-from zoo.bench.cli import main
 from zoo.classes import LABEL_SPACES
+from zoo.cli import bench_main as main
 from zoo.datasets import get_dataset
 from zoo.metrics import summarize
 from zoo.weights import EvalProtocol, WeightRecord
@@ -189,3 +189,31 @@ def test_save_predictions_writes_the_official_format(tmp_path):
 
     annotation = np.asarray(Image.open(written[0]))
     assert np.array_equal(annotation, position_class(*annotation.shape, 150).numpy() + 1)  # ADE's 1..150
+
+
+def test_a_data_root_with_markup_is_exit_2_and_shown_verbatim(tmp_path, capsys):
+    root = tmp_path / "a[/x]" / "[bold]b"
+    code = main(["--dataset", "voc", "--data-root", str(root), "--models", "oracle-position", "--device", "cpu",
+                 "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and str(root) in err and "Traceback" not in err
+    assert err.startswith("zoo-bench eval: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "tpu", "mps"])
+def test_a_missing_device_is_refused_before_any_model_is_built(device, tmp_path, capsys, monkeypatch):
+    import zoo.factory
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    write_voc(tmp_path / "data")
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(zoo.factory, "create", no_model)
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--models", "oracle-position",
+                 "--device", device, "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"zoo-bench eval: error: device {device!r}")
+    assert err.count("\n") == 1 and "Traceback" not in err and not (tmp_path / "r.csv").exists()

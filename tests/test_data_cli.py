@@ -106,3 +106,13 @@ def test_data_commands_do_not_import_torch(tmp_path):
         ["data", "download", "cityscapes"],
     ):
         subprocess.run([sys.executable, "-c", code, *command], check=True, capture_output=True)
+
+
+def test_a_data_root_with_markup_is_shown_verbatim(capsys, tmp_path):
+    root = tmp_path / "a[/x]" / "[bold]b"
+    code, out, err = run_cli(capsys, "data", "check", "voc", "--data-root", str(root))
+    assert code == 1 and f"{root}: VOC2012 root does not exist" in flat(out)
+    assert "Traceback" not in out + err
+    write_voc(root)
+    code, out, err = run_cli(capsys, "data", "check", "voc", "--data-root", str(root), "--split", "train")
+    assert code == 0 and str(root) in flat(out) and "Traceback" not in out + err

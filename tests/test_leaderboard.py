@@ -18,8 +18,9 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from zoo.bench.results import COLUMNS, ResultsStore
+from zoo.cli import main as zoo_main
 from zoo.errors import ResultsFileError
-from zoo.leaderboard import leaderboard_main, render  # noqa: E402
+from zoo.leaderboard import render  # noqa: E402
 from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
 from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
 from zoo.registry import ModelEntry, Registry  # noqa: E402
@@ -28,6 +29,11 @@ from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetri
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
 PAGES = ("README.md", "ade20k.md", "cityscapes.md", "speed.md", "voc.md")
 EVIL = "evil|*_`[x]<b>-enc"
+
+
+def leaderboard_main(argv: list[str]) -> int:
+    """``zoo leaderboard ARGV`` in this process; returns the exit code."""
+    return zoo_main(["leaderboard", *argv])
 
 
 def _protocol(size: int = 512) -> EvalProtocol:

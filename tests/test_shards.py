@@ -12,9 +12,9 @@ import torch
 from layouts import write_voc
 
 import zoo
-from zoo.bench.cli import main
 from zoo.bench.distributed import parse_shard, shard_jobs, shard_results_path
 from zoo.bench.results import KEY_COLUMNS, METRIC_COLUMNS
+from zoo.cli import bench_main as main
 
 NAMES = [f"shardoracle-{letter}" for letter in "abcde"]
 

@@ -21,14 +21,19 @@ from zoo.bench.speed import (
     reference_labels,
     synthetic_input,
 )
-from zoo.bench.speed_cli import speed_main
 from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore
+from zoo.cli import bench_main
 from zoo.errors import DuplicateResultError
 
 FAMILY = "test-speed"
 FAST = ["--warmup-iters", "1", "--warmup-seconds", "0", "--block-iters", "2", "--block-seconds", "0",
         "--blocks", "2", "--device", "cpu"]  # fmt: skip
 QUICK = dict(warmup_iters=1, warmup_seconds=0.0, block_iters=2, block_seconds=0.0, blocks=2)
+
+
+def speed_main(argv: list[str]) -> int:
+    """``zoo-bench speed ARGV`` in this process; returns the exit code."""
+    return bench_main(["speed", *argv])
 
 
 class TinyNet(nn.Module):

@@ -1,7 +1,7 @@
-"""`python -m zoo.bench` runs zoo-bench (also under torchrun)."""
+"""``python -m zoo.bench`` runs ``zoo-bench`` (also under torchrun)."""
 
 import sys
 
-from zoo.bench.cli import main
+from zoo.cli import bench_main
 
-sys.exit(main())
+sys.exit(bench_main())

@@ -2,7 +2,8 @@
 
 Two results are only comparable when they were produced by the same software on the same hardware, so
 every row of the results store carries :func:`environment_id`, a short hash over the fields that can change
-the numbers, and the readable fields themselves.
+the numbers, and the readable fields themselves. :func:`resolve_device` turns a ``--device`` value into a
+device this machine has, or refuses it before any model is built.
 """
 
 from __future__ import annotations
@@ -15,7 +16,20 @@ import platform
 
 import torch
 
-__all__ = ["ENVIRONMENT_ID_FIELDS", "environment", "environment_id"]
+from zoo.errors import ZooError
+
+__all__ = [
+    "ENVIRONMENT_ID_FIELDS",
+    "DeviceUnavailableError",
+    "environment",
+    "environment_id",
+    "resolve_device",
+]
+
+
+class DeviceUnavailableError(ZooError):
+    """A device that is not a torch device, or that this machine (or this torch build) does not have."""
+
 
 #: The fields of :func:`environment` that can change a measured number (accuracy or speed). Python version and
 #: OS string are recorded but left out: they do not change what the model computes, and hashing them would
@@ -133,3 +147,57 @@ def environment_id(env: dict[str, str]) -> str:
     # JSON rather than str(): an unambiguous encoding that does not depend on Python's repr rules.
     payload = json.dumps(items, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return hashlib.sha256(payload).hexdigest()[:12]
+
+
+def resolve_device(requested: str | torch.device | None = None) -> torch.device:
+    """The device a benchmark runs on: ``requested`` once checked to exist here, or by default ``cuda`` when
+    available, else ``cpu``.
+
+    Checking first turns what would be a traceback deep inside the first model's ``.to(device)`` (or worse,
+    a CPU run stored as if measured elsewhere) into one line before anything is built.
+
+    Args:
+        requested: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"xpu"``, ... or ``None`` for the default.
+
+    Returns:
+        The :class:`torch.device`.
+
+    Raises:
+        DeviceUnavailableError: ``requested`` is not a torch device string, its type is not available on this
+            machine or in this torch build, or its index is beyond the devices present.
+    """
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = str(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError, TypeError):
+        raise DeviceUnavailableError(
+            f"device {name!r} is not a torch device; expected cpu, cuda, cuda:N, mps or xpu:N"
+        ) from None
+    if device.type == "cpu":
+        return device
+    if device.type == "meta":
+        raise DeviceUnavailableError(
+            "device 'meta' holds shapes only and computes no values; use cpu or cuda"
+        )
+    # torch.cuda, torch.xpu, torch.mps, ...: a backend module with is_available() (and device_count())
+    backend = torch.backends.mps if device.type == "mps" else getattr(torch, device.type, None)
+    is_available = getattr(backend, "is_available", None)
+    if not callable(is_available) or not is_available():
+        if device.type == "cuda" and torch.version.cuda is None:
+            why = f"torch {torch.__version__} was built without CUDA"
+        elif device.type == "cuda":
+            why = "no NVIDIA driver or no visible GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+        elif device.type == "mps":
+            why = "MPS needs Apple silicon and a torch built with MPS"
+        else:
+            why = f"this torch has no working {device.type!r} backend on this machine"
+        raise DeviceUnavailableError(f"device {name!r} is not available: {why}; use --device cpu")
+    count = getattr(backend, "device_count", None)
+    if device.index is not None and callable(count) and device.index >= count():
+        raise DeviceUnavailableError(
+            f"device {name!r} is not available: this machine has {count()} {device.type} device(s), "
+            f"numbered 0..{count() - 1}"
+        )
+    return device

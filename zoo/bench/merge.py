@@ -1,4 +1,4 @@
-"""``zoo-bench merge``: join the results of a sharded sweep into one store.
+"""Join the results of a sharded sweep into one store.
 
     zoo-bench merge shards/ --out results.csv
 
@@ -16,10 +16,7 @@ Exit code 2 for an unreadable file or a folder without shard files.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,9 +31,9 @@ from zoo.bench.results import (
     PER_CLASS_COLUMNS,
     ResultsStore,
 )
-from zoo.errors import MergeError, ResultsFileError
+from zoo.errors import MergeError
 
-__all__ = ["MergeError", "MergeReport", "find_shards", "main", "merge_shards"]
+__all__ = ["MergeError", "MergeReport", "find_shards", "merge_shards"]
 
 #: What must agree for two rows with one key to be the same result.
 COMPARED_COLUMNS: tuple[str, ...] = ("num_images", *METRIC_COLUMNS)
@@ -156,44 +153,3 @@ def merge_shards(folder: Path, out: Path, *, allow_missing: bool = False) -> Mer
     target.replace(table, classes if len(classes) or target.per_class_path.exists() else None)
     target.read()  # what was written reads back as a valid store
     return report
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zoo-bench merge",
-        description="Join the shard-K-of-N results files of a sharded sweep (zoo-bench --shard) into one store.",
-    )
-    parser.add_argument("folder", help="the folder given as --results to every shard")
-    parser.add_argument(
-        "--out", required=True, help="the merged store (.csv or .parquet); existing rows are kept"
-    )
-    parser.add_argument(
-        "--allow-missing", action="store_true", help="merge even when some shards are missing (reported)"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``zoo-bench merge FOLDER --out FILE``; returns the exit code (0 merged, 1 refused, 2 unusable input)."""
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-
-    def say(text: str) -> None:  # plain lines: paths and keys are never folded, so logs can be grepped
-        print(text, file=sys.stderr)
-
-    try:
-        report = merge_shards(Path(args.folder), Path(args.out), allow_missing=args.allow_missing)
-    except MergeError as error:
-        for line in str(error).splitlines():
-            say(f"error: {line}")
-        say(f"nothing written to {args.out}")
-        return error.exit_code
-    except (ResultsFileError, OSError) as error:
-        say(f"error: {error}")
-        return 2
-    if report.missing:
-        say(f"warning: missing {', '.join(report.missing)} (merged anyway)")
-    say(
-        f"merged {len(report.files)} shard files into {args.out}: {report.rows} rows "
-        f"({report.added} new, {report.duplicates} identical duplicates dropped)"
-    )
-    return 0

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
 from zoo.inference import upsample_logits
 
 __all__ = [
@@ -48,9 +49,6 @@ __all__ = [
     "peak_tflops",
 ]
 
-DTYPES = ("fp32", "bf16", "fp16")
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-TIMED_REGIONS = ("forward", "forward+upsample+argmax")
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Dense (no structured sparsity) peak TFLOP/s per dtype of known GPUs, keyed by a substring of

@@ -6,15 +6,14 @@
 
 Writes ``README.md`` (the index), one page per dataset (``voc.md``, ``cityscapes.md``, ``ade20k.md``),
 ``speed.md`` and, where measured rows carry a throughput, ``plots/<dataset>-<device>.{png,svg}``. Rendering is
-deterministic: the same results give byte-identical files.
+deterministic: the same results give byte-identical files. The command is ``zoo leaderboard``
+(:mod:`zoo.cli.leaderboard`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from zoo.leaderboard import data, pages
 from zoo.leaderboard.reported import reported_rows
 from zoo.registry import REGISTRY, Registry
 
-__all__ = ["ResultsFileError", "leaderboard_main", "render"]
+__all__ = ["ResultsFileError", "render"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -78,37 +77,3 @@ def _write(ctx: pages.Context, path: Path, lines: Sequence[str]) -> None:
     text = "\n".join(line.rstrip() for line in lines).rstrip("\n") + "\n"
     path.write_bytes(text.encode("utf-8"))
     ctx.written.append(path)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zoo leaderboard",
-        description="Render the leaderboard pages (Markdown and plots) from measured results and reported figures.",
-    )
-    parser.add_argument(
-        "--results", default="leaderboards/data", help="folder of results files (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--out", default="leaderboards", help="folder the pages are written to (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--date", help="YYYY-MM-DD stated as the results' date (default: the newest row's date)"
-    )
-    return parser
-
-
-def leaderboard_main(argv: Sequence[str] | None = None) -> int:
-    """``zoo leaderboard``: render the pages; 0 on success, 2 on a bad results file or argument."""
-    parser = _parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.date is not None and not _DATE.match(args.date):
-        parser.error(f"--date must be YYYY-MM-DD, got {args.date!r}")
-    try:
-        written = render(args.results, args.out, date=args.date)
-    except ResultsFileError as e:
-        print(f"zoo leaderboard: error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} file(s) to {args.out}")
-    for path in written:
-        print(f"  {path}")
-    return 0
