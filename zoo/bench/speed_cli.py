@@ -105,8 +105,8 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
     from zoo import __version__
     from zoo.bench.environment import environment, environment_id
     from zoo.bench.speed import SpeedConfig, is_out_of_memory, measure, reference_labels
-    from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore, speed_row_key
     from zoo.factory import create
+    from zoo.results import SPEED, ResultsStore
 
     if args.size is None and args.dataset is None:
         raise ValueError("give --dataset (its evaluation size) or --size HxW")
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     env = environment(device)
     env_id = environment_id(env)
-    store = SpeedStore(Path(args.results))
+    store = ResultsStore(Path(args.results), SPEED)
     done = store.done_keys() if args.resume else set()
     command = "zoo-bench speed " + shlex.join(argv)
     failures: list[tuple[str, str]] = []
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
     configs = [c for c in configs if c not in graph_clash]
 
     def template(name: str, config: SpeedConfig) -> dict[str, Any]:
-        row = dict.fromkeys(SPEED_COLUMNS)
+        row = dict.fromkeys(SPEED.columns)
         row.update({k: v for k, v in config.protocol().items() if k in row})
         row.update({k: v for k, v in env.items() if k in row})
         row.update(model=name, weights="none", dataset=args.dataset or "", num_classes=num_classes,
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, argv: list[str], console) -> int:
             todo = []
             for config in configs:
                 row = template(name, config)
-                if speed_row_key(row) in done:
+                if SPEED.key(row) in done:
                     progress.console.print(f"skip {name} {_label(config)}: already in {args.results}")
                     progress.advance(task)
                 else:
