@@ -403,7 +403,7 @@ class ResultsStore:
         if any(c not in schema.columns for c in header):
             advice = "written by a newer zoo or edited by hand: update zoo, or give another results file"
         else:
-            advice = f"not a {schema.name} results file of this zoo: give another results file"
+            advice = f"this is not a zoo {schema.name} table: give another results file"
         raise ResultsFileError(f"{path}: {problems} ({advice})")
 
     def upgrade_command(self) -> str:
@@ -575,7 +575,7 @@ class ResultsStore:
         if main is not None and key in main.validator.groups:
             if not overwrite:
                 raise DuplicateResultError(
-                    f"{self.path} already holds a {self.schema.name} row for {self.schema.describe_key(key)}"
+                    f"{self.path} already holds a result for {self.schema.describe_key(key)}"
                 )
             # The main file first: from then on the key is not done, and its per-class rows are orphans
             # that the next step (or, after a crash, the next append of the key) drops.
@@ -684,7 +684,7 @@ class ResultsStore:
         if key in stored:
             if not overwrite:
                 raise DuplicateResultError(
-                    f"{self.path} already holds a {self.schema.name} row for {self.schema.describe_key(key)}"
+                    f"{self.path} already holds a result for {self.schema.describe_key(key)}"
                 )
             table = table.loc[[k != key for k in self._row_keys(main, table)]]
             self._write_frame(main, table)  # the key is not done from here on: its per-class rows are orphans
