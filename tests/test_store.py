@@ -34,6 +34,7 @@ from zoo.results import (
     restore_unsaved,
 )
 from zoo.results.__main__ import main as results_main
+from zoo.results.files import Journal
 
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 
@@ -44,8 +45,7 @@ def hidden_leftovers(folder: Path) -> list[str]:
 
 
 def journal_is_clear(store: ResultsStore) -> bool:
-    journal = store.path.with_name(f".{store.path.name}.journal")
-    return not journal.exists() or journal.stat().st_size == 0
+    return Journal(store.path.with_name(f".{store.path.name}.journal")).pending() is None
 
 
 def speed_row(**changes) -> dict:
@@ -391,26 +391,30 @@ def test_overwrite_replaces_a_stored_row_and_its_per_class_values(tmp_path, name
 # ---------------------------------------------------------------------------------------------- failed appends
 
 
-def _disk_full(monkeypatch, after_calls: int = 0):
-    real_write = os.write
+def _disk_full(monkeypatch, after_calls: int = 0, call: str = "write"):
+    """``os.write`` (what appends use) or ``os.pwrite`` (what the journal uses) fails with ENOSPC after
+    ``after_calls`` successful calls."""
+    real = getattr(os, call)
     calls = [0]
 
-    def write(fd, data):
+    def failing(*args):
         calls[0] += 1
         if calls[0] > after_calls:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(fd, data)
+        return real(*args)
 
-    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, call, failing)
 
 
-@pytest.mark.parametrize("after_calls", [0, 1, 2], ids=["journal", "per-class", "main"])
-def test_a_row_whose_append_fails_is_saved_beside_the_store(tmp_path, monkeypatch, after_calls):
+@pytest.mark.parametrize(
+    ("call", "after_calls"), [("pwrite", 0), ("write", 0), ("write", 1)], ids=["journal", "per-class", "main"]
+)
+def test_a_row_whose_append_fails_is_saved_beside_the_store(tmp_path, monkeypatch, call, after_calls):
     store = ResultsStore(tmp_path / "results.csv")
     store.append(make_row(model="a"), make_classes(2))
     before = (store.path.read_bytes(), store.per_class_path.read_bytes())
     row = make_row(model="b", notes="evaluated for 3 hours")
-    _disk_full(monkeypatch, after_calls)  # the journal, the per-class lines and the row's line, in turn
+    _disk_full(monkeypatch, after_calls, call)  # the journal entry, the per-class lines, the row's line
     with pytest.raises(UnsavedResultError) as info:
         store.append(row, make_classes(2))
     monkeypatch.undo()
@@ -498,19 +502,20 @@ def _append_in_a_child(path: Path, row: dict, classes: list[dict], budget: int |
     if pid == 0:  # pragma: no cover - the child
         status = 0
         try:
-            real_write = os.write
+            real_write, real_pwrite = os.write, os.pwrite
             left = [budget]
 
-            def write(fd, data):
+            def spend(data, write):
                 data = bytes(data)
                 if left[0] is not None and len(data) >= left[0]:
-                    real_write(fd, data[: left[0]])
+                    write(data[: left[0]])
                     os._exit(137)
                 if left[0] is not None:
                     left[0] -= len(data)
-                return real_write(fd, data)
+                return write(data)
 
-            os.write = write
+            os.write = lambda fd, data: spend(data, lambda d: real_write(fd, d))
+            os.pwrite = lambda fd, data, offset: spend(data, lambda d: real_pwrite(fd, d, offset))
             ResultsStore(path).append(row, classes)
         except BaseException:
             status = 1
@@ -527,21 +532,21 @@ def test_a_kill_at_any_byte_of_an_append_leaves_a_whole_store(tmp_path):
     baseline = base.read()
     row, classes = make_row(model="c", notes='multi\nline, "quoted"'), make_classes(3)
 
-    # how many bytes the append writes: the journal entry, the per-class lines, the row's line
+    # how many bytes the append writes: the journal entry, the per-class lines, the row's line, the clearing
     probe = tmp_path / "probe"
     probe.mkdir()
     for f in base.path.parent.iterdir():
         (probe / f.name).write_bytes(f.read_bytes())
     sizes = []
-    real_write = os.write
+    real_write, real_pwrite = os.write, os.pwrite
     os.write = lambda fd, data: sizes.append(len(data)) or real_write(fd, data)
+    os.pwrite = lambda fd, data, offset: sizes.append(len(data)) or real_pwrite(fd, data, offset)
     try:
         ResultsStore(probe / "results.csv").append(row, classes)
     finally:
-        os.write = real_write
-    assert len(sizes) == 3
+        os.write, os.pwrite = real_write, real_pwrite
+    assert len(sizes) == 4  # journal entry, per-class lines, row line, journal cleared
     edges = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-    # a cut at the very end: every byte written, the journal not yet cleared
     cuts = sorted({c for e in edges for c in (e - 1, e, e + 1) if 0 <= c <= edges[-1]}
                   | set(random.Random(0).sample(range(edges[-1]), 12)))  # fmt: skip
 
@@ -555,7 +560,7 @@ def test_a_kill_at_any_byte_of_an_append_leaves_a_whole_store(tmp_path):
         store = ResultsStore(folder / "results.csv")
         stored = bool(store.preflight([row]).stored)
         df, pc = store.read(), store.read_per_class()
-        assert stored == (cut == edges[-1]), cut  # only a complete row's line counts as stored
+        assert stored == (cut >= edges[3]), cut  # stored once the row's line is complete, cleared or not
         pd.testing.assert_frame_equal(df.iloc[: len(baseline)], baseline)
         assert len(df) == len(baseline) + stored
         assert len(pc[pc["model"] == "c"]) == (3 if stored else 0), cut  # no per-class orphans survive

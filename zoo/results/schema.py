@@ -22,6 +22,7 @@ import pandas as pd
 __all__ = [
     "ACCURACY",
     "METRIC_COLUMNS",
+    "BadValueError",
     "SCHEMAS",
     "SPEED",
     "OlderLayout",
@@ -78,13 +79,12 @@ def _as_int(value: Any, column: str) -> Any:
     return as_int
 
 
-def _float_from_text(text: str) -> float:
-    # float() is correctly rounded, so the shortest repr written by format_row comes back bit for bit.
-    return math.nan if text == "" else float(text)
+class BadValueError(ValueError):
+    """A stored text that is not of its column's type; ``index`` is its position in the texts given."""
 
-
-def _int_from_text(text: str) -> Any:
-    return pd.NA if text == "" else int(text)
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 @dataclass(frozen=True)
@@ -230,16 +230,35 @@ class TableSchema:
                 raise ValueError(f"{self.name} row: {c} must be {value!r}, got {out[c]!r} ({why})")
         return out
 
-    def text_parser(self, column: str) -> Callable[[str], Any] | None:
-        """How the stored text of ``column`` becomes its value (``""`` is NaN or NA); ``None`` for text columns.
+    def parse_texts(self, column: str, texts: Sequence[str]) -> list[Any]:
+        """Stored texts of ``column`` as values of its type (an empty text is NaN or NA); text columns as they are.
 
-        The parser raises ``ValueError`` for text that is not of the column's type.
+        Raises:
+            BadValueError: a text that is not of the column's type; ``index`` says which.
         """
         if column in self.float_columns:
-            return _float_from_text
-        if column in self.int_columns:
-            return _int_from_text
-        return None
+            nan = math.nan
+            try:  # float() is correctly rounded: the repr that column_texts writes comes back bit for bit
+                return [float(t) if t else nan for t in texts]
+            except ValueError:
+                convert: Callable[[str], Any] = float
+        elif column in self.int_columns:
+            na = pd.NA
+            try:
+                return [int(t) if t else na for t in texts]
+            except ValueError:
+                convert = int
+        else:
+            return list(texts)
+        for index, text in enumerate(texts):
+            try:
+                if text:
+                    convert(text)
+            except ValueError:
+                raise BadValueError(
+                    index, f"column {column!r}: {text!r} is not {self.kind(column)}"
+                ) from None
+        raise AssertionError("unreachable: a conversion failed above")
 
     def kind(self, column: str) -> str:
         """What a value of ``column`` must be, for messages: ``"a number"``, ``"an integer"`` or ``"text"``."""

@@ -31,7 +31,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,9 +49,10 @@ from zoo.results.files import (
     probe_writable,
     remove_stale_temp_files,
     truncate,
+    without_gc,
     write_atomically,
 )
-from zoo.results.schema import ACCURACY, SCHEMAS, TableSchema, key_text
+from zoo.results.schema import ACCURACY, SCHEMAS, BadValueError, TableSchema, key_text
 
 __all__ = ["PreflightReport", "ResultsStore", "UnsavedResultError", "restore_unsaved"]
 
@@ -103,53 +104,92 @@ class _Table:
         return tuple(key[: self.group_columns])
 
 
+_ONE_RECORD: frozenset[tuple[()]] = frozenset({()})
+
+
 class _Validator:
-    """Checks the records of one CSV file against its schema and collects their keys, record by record."""
+    """Checks the records of one CSV file against its schema, a batch at a time, and collects their keys.
+
+    Column by column (one ``zip`` and one conversion per column) rather than record by record: reading a
+    store of 20,000 rows with 420,000 per-class rows costs a fraction of a second, not several.
+    """
 
     def __init__(self, table: _Table, header: list[str]) -> None:
         self.table = table
         self.header = header
-        self.width = len(header)
-        schema = table.schema
-        self.parsers = [(i, c, parser) for i, c in enumerate(header) if (parser := schema.text_parser(c))]
-        key = [header.index(c) for c in schema.key_columns]
+        key = [header.index(c) for c in table.schema.key_columns]
         self.group_index = key[: table.group_columns]
-        self.member_index = [(i, schema.text_parser(header[i]) or str) for i in key[table.group_columns :]]
-        self.groups: dict[tuple[str, ...], set[tuple[Any, ...]]] = {}
+        self.member_columns = [header[i] for i in key[table.group_columns :]]
+        #: the keys seen, by the row they belong to: the part that tells one row's records apart (the class
+        #: index) in a set, so memory grows with the rows, not with rows x classes
+        self.groups: dict[tuple[str, ...], frozenset[tuple[Any, ...]] | set[tuple[Any, ...]]] = {}
 
-    def add(self, number: int, fields: list[str], *, check_values: bool = True) -> None:
-        path = self.table.path
-        if len(fields) != self.width:
+    def group_of(self, fields: Sequence[str]) -> tuple[str, ...]:
+        return tuple(fields[i] for i in self.group_index)
+
+    def check(self, rows: list[list[str]], first_number: int) -> dict[str, list[Any]]:
+        """Check records (``rows[i]`` is record ``first_number + i``; blank lines are skipped) and add their
+        keys. Returns their values by column, converted to the column types.
+
+        Raises:
+            ResultsFileError: a record with another number of fields than the header, a value of the wrong
+                type, or a key seen before; the message names the record.
+        """
+        path, width = self.table.path, len(self.header)
+        numbers: Sequence[int] = range(first_number, first_number + len(rows))
+        if not all(rows):
+            numbers = [n for n, r in zip(numbers, rows, strict=True) if r]
+            rows = [r for r in rows if r]
+        if set(map(len, rows)) - {width}:
+            i = next(i for i, r in enumerate(rows) if len(r) != width)
             raise ResultsFileError(
-                f"{path}: record {number} has {len(fields)} fields, the header has {self.width}: "
+                f"{path}: record {numbers[i]} has {len(rows[i])} fields, the header has {width}: "
                 "fix or remove that line"
             )
-        if check_values:
-            for i, column, parser in self.parsers:
-                try:
-                    parser(fields[i])
-                except ValueError:
-                    raise ResultsFileError(
-                        f"{path}: record {number}, column {column!r}: {fields[i]!r} is not "
-                        f"{self.table.schema.kind(column)}: fix that value"
-                    ) from None
-        group = tuple(fields[i] for i in self.group_index)
-        try:
-            member = tuple(parse(fields[i]) for i, parse in self.member_index)
-        except ValueError:
-            raise ResultsFileError(
-                f"{path}: record {number}: a key value has the wrong type: fix it"
-            ) from None
-        members = self.groups.get(group)
-        if members is None:
-            self.groups[group] = {member}
-        elif member in members:
-            raise ResultsFileError(
-                f"{path}: record {number} and an earlier record share a key "
-                f"({self.table.schema.describe_key((*group, *map(str, member)))}): remove one of them"
-            )
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.header]
+        values: dict[str, list[Any]] = {}
+        for column, texts in zip(self.header, columns, strict=True):
+            try:
+                values[column] = self.table.schema.parse_texts(column, texts)
+            except BadValueError as e:
+                raise ResultsFileError(f"{path}: record {numbers[e.index]}, {e}: fix that value") from None
+        groups = list(zip(*(columns[i] for i in self.group_index), strict=True)) if rows else []
+        if self.member_columns:
+            members = list(zip(*(values[c] for c in self.member_columns), strict=True))
+            self._add_members(groups, members, numbers)
         else:
-            members.add(member)
+            self._add_rows(groups, numbers)
+        return values
+
+    def _add_rows(self, groups: list[tuple[str, ...]], numbers: Sequence[int]) -> None:
+        fresh = set(groups)
+        if len(fresh) == len(groups) and self.groups.keys().isdisjoint(fresh):
+            self.groups.update(dict.fromkeys(groups, _ONE_RECORD))
+            return
+        seen = set(self.groups)
+        for number, group in zip(numbers, groups, strict=True):
+            if group in seen:
+                self._repeated(number, group)
+            seen.add(group)
+
+    def _add_members(
+        self, groups: list[tuple[str, ...]], members: list[tuple[Any, ...]], numbers: Sequence[int]
+    ) -> None:
+        known = self.groups
+        for number, group, member in zip(numbers, groups, members, strict=True):
+            found = known.get(group)
+            if found is None:
+                known[group] = {member}
+            elif member in found:
+                self._repeated(number, (*group, *map(str, member)))
+            else:
+                found.add(member)  # type: ignore[union-attr]  # member sets are mutable
+
+    def _repeated(self, number: int, key: tuple[str, ...]) -> None:
+        raise ResultsFileError(
+            f"{self.table.path}: record {number} and an earlier record share a key "
+            f"({self.table.schema.describe_key(key)}): remove one of them"
+        )
 
 
 @dataclass
@@ -174,14 +214,14 @@ class _Index:
 
 @dataclass
 class _Loaded:
-    """A CSV file read whole: its header, keys, and (when asked for) its records as text."""
+    """A CSV file read whole and checked."""
 
     validator: _Validator
-    consumed: int
-    records: int
-    check: bytes
-    rows: list[list[str]] = field(default_factory=list)
-    numbers: list[int] = field(default_factory=list)
+    consumed: int  #: bytes of complete records
+    records: int  #: complete records, header and blank lines included
+    check: bytes  #: the last bytes of the complete records
+    rows: list[list[str]]  #: the records after the header, as stored (blank lines are empty lists)
+    values: dict[str, list[Any]]  #: their values by column, converted
 
 
 class ResultsStore:
@@ -267,32 +307,8 @@ class ResultsStore:
             return table.schema.empty()
         if self.is_parquet:
             return self._read_parquet(table)
-        loaded = self._load_csv(table, keep_rows=True)
-        return self._frame_from_text(table, loaded.validator.header, loaded.rows, loaded.numbers)
-
-    def _frame_from_text(
-        self, table: _Table, header: list[str], rows: list[list[str]], numbers: list[int]
-    ) -> pd.DataFrame:
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
-        values: dict[str, list[Any]] = {}
-        for column, texts in zip(header, columns, strict=True):
-            parser = table.schema.text_parser(column)
-            if parser is None:
-                values[column] = list(texts)
-                continue
-            try:
-                values[column] = [parser(t) for t in texts]
-            except ValueError:
-                for number, text in zip(numbers, texts, strict=True):
-                    with contextlib.suppress(ValueError):
-                        parser(text)
-                        continue
-                    raise ResultsFileError(
-                        f"{table.path}: record {number}, column {column!r}: {text!r} is not "
-                        f"{table.schema.kind(column)}: fix that value"
-                    ) from None
-                raise
-        return table.schema.typed(pd.DataFrame(values, columns=header))
+        loaded = self._load_csv(table)
+        return table.schema.typed(pd.DataFrame(loaded.values, columns=loaded.validator.header))
 
     def _read_bytes(self, path: Path) -> bytes:
         try:
@@ -304,7 +320,7 @@ class ResultsStore:
         except OSError as e:
             raise ResultsFileError(f"{path}: cannot be read ({_os_reason(e)}): fix its permissions") from None
 
-    def _load_csv(self, table: _Table, *, keep_rows: bool = False, retry: bool = True) -> _Loaded:
+    def _load_csv(self, table: _Table, *, retry: bool = True) -> _Loaded:
         """Read and check a whole CSV file (header, field counts, values, unique keys)."""
         path = table.path
         data = self._read_bytes(path)
@@ -312,46 +328,43 @@ class ResultsStore:
             raise ResultsFileError(
                 f"{path}: the file is empty (no header line): delete it and zoo starts a new one"
             )
-        scan = CsvScan(data)
-        validator: _Validator | None = None
-        loaded_rows: list[list[str]] = []
-        numbers: list[int] = []
+        with without_gc():
+            return self._check_csv(table, data, retry)
+
+    def _check_csv(self, table: _Table, data: bytes, retry: bool) -> _Loaded:
+        path = table.path
         try:
-            for number, fields in scan:
-                if validator is None:
-                    self._check_header(table, fields)
-                    validator = _Validator(table, fields)
-                    continue
-                validator.add(number, fields, check_values=not keep_rows)
-                if keep_rows:
-                    loaded_rows.append(fields)
-                    numbers.append(number)
+            scan = CsvScan(data)
         except ValueError as e:  # NotTextError, malformed CSV
-            what = (
-                "what to do: restore the file" if isinstance(e, NotTextError) else "fix or remove that record"
-            )
+            what = "restore the file" if isinstance(e, NotTextError) else "fix or remove that record"
             raise ResultsFileError(f"{path}: cannot be read as a results table: {e}: {what}") from None
-        if validator is None:
+        at = next((i for i, fields in enumerate(scan.rows) if fields), None)
+        if at is None:
             try:
                 scan.tail.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise ResultsFileError(
-                    f"{path}: cannot be read as a results table: {NotTextError(e.start)}: what to do: restore "
-                    "the file, or delete it and zoo starts a new one"
+                    f"{path}: cannot be read as a results table: {NotTextError(e.start)}: restore the file, "
+                    "or delete it and zoo starts a new one"
                 ) from None
             raise ResultsFileError(
                 f"{path}: the header line is unfinished (no line end): delete the file and zoo starts a new one"
             )
+        header = scan.rows[at]
+        self._check_header(table, header)
+        validator = _Validator(table, header)
+        rows = scan.rows[at + 1 :]
+        values = validator.check(rows, at + 2)
         if scan.tail and self._journal.pending() is None:
             if retry:  # an append may have finished (and cleared its journal) while this was reading
-                return self._load_csv(table, keep_rows=keep_rows, retry=False)
+                return self._load_csv(table, retry=False)
             raise ResultsFileError(
-                f"{path}: record {scan.first_record + scan.records} has {scan.tail_fields()} of "
-                f"{len(validator.header)} fields and no line end: the file was cut short outside zoo (zoo undoes "
-                "its own interrupted appends); end that line with a newline if it is complete, else remove it"
+                f"{path}: record {len(scan.rows) + 1} has {scan.tail_fields()} of {len(header)} fields and no "
+                "line end: the file was cut short outside zoo (zoo undoes its own interrupted appends); end "
+                "that line with a newline if it is complete, else remove it"
             )
-        return _Loaded(validator, scan.consumed, scan.records, data[: scan.consumed][-_CHECK_BYTES:],
-                       loaded_rows, numbers)  # fmt: skip
+        check = data[: scan.consumed][-_CHECK_BYTES:]
+        return _Loaded(validator, scan.consumed, len(scan.rows), check, rows, values)
 
     def _read_parquet(self, table: _Table) -> pd.DataFrame:
         path = table.path
@@ -642,16 +655,14 @@ class ResultsStore:
             if data.startswith(index.check):
                 new = data[len(index.check) :]
                 if new:
-                    scan = CsvScan(new, first_record=index.records + 1)
                     try:
-                        for number, fields in scan:
-                            index.validator.add(number, fields)
+                        scan = CsvScan(new, first_record=index.records + 1)
                     except ValueError as e:
                         raise ResultsFileError(f"{path}: cannot be read as a results table: {e}") from None
+                    index.validator.check(scan.rows, index.records + 1)
                     if scan.tail:  # under the lock and after _recover, only damage leaves an unfinished line
-                        self._index.pop(path, None)
                         return self._refresh_whole(table)
-                    index.appended(new[: scan.consumed], scan.records)
+                    index.appended(new[: scan.consumed], len(scan.rows))
                 return index
         return self._refresh_whole(table)
 
@@ -665,13 +676,13 @@ class ResultsStore:
 
     def _rewrite_without(self, table: _Table, keys: set[tuple[str, ...]]) -> None:
         """Under the lock: rewrite a CSV file atomically without the records of ``keys`` (text kept as is)."""
-        loaded = self._load_csv(table, keep_rows=True, retry=False)
+        loaded = self._load_csv(table, retry=False)
         groups = {table.group_of(k) for k in keys}
-        index = loaded.validator.group_index
-        kept = [r for r in loaded.rows if tuple(r[i] for i in index) not in groups]
-        logger.info("%s: rewriting without %d record(s)", table.path, len(loaded.rows) - len(kept))
-        header = loaded.validator.header
-        write_atomically(table.path, lambda f: f.write(csv_bytes([header, *kept])))
+        group_of = loaded.validator.group_of
+        kept = [r for r in loaded.rows if r and group_of(r) not in groups]
+        logger.info("%s: rewriting without %d record(s)", table.path, sum(map(bool, loaded.rows)) - len(kept))
+        data = csv_bytes([loaded.validator.header, *kept])
+        write_atomically(table.path, lambda f: f.write(data))
         self._index.pop(table.path, None)
 
     def _store_parquet(
@@ -769,9 +780,6 @@ class ResultsStore:
         if entry is None:
             return []
         self._index.clear()
-        if not entry:  # cut short while being written: nothing had been appended yet
-            self._journal.clear()
-            return []
         key = tuple(entry["key"])
         inode, size = entry["main"]
         committed = False
@@ -874,12 +882,13 @@ class ResultsStore:
                 if layout is None:
                     self._check_header(table, header)  # raises the message for an unknown layout
                     continue
+                columns = list(table.schema.columns)
                 upgraded = []
                 for row in rows:
                     new = layout.upgrade(dict(zip(header, row, strict=True)))
-                    upgraded.append([new[c] for c in table.schema.columns])
-                frame = self._frame_from_text(table, list(table.schema.columns), upgraded,
-                                              list(range(2, 2 + len(upgraded))))  # fmt: skip
+                    upgraded.append([new[c] for c in columns])
+                values = _Validator(table, columns).check(upgraded, 2)  # what is written reads back
+                frame = pd.DataFrame(values, columns=columns)
                 backup = table.path.with_name(f"{table.path.name}.bak-{stamp}")
                 shutil.copy2(table.path, backup)
                 self._write_frame(table, frame)
@@ -900,9 +909,8 @@ class ResultsStore:
             rows = [[key_text(v, c) for v, c in zip(values, header, strict=True)]
                     for values in frame.itertuples(index=False, name=None)]  # fmt: skip
             return header, rows
-        scan = CsvScan(self._read_bytes(table.path))
         try:
-            records = [fields for _, fields in scan]
+            records = [fields for fields in CsvScan(self._read_bytes(table.path)).rows if fields]
         except ValueError as e:
             raise ResultsFileError(f"{table.path}: cannot be read as a results table: {e}") from None
         if not records:
