@@ -570,6 +570,27 @@ def test_a_kill_at_any_byte_of_an_append_leaves_a_whole_store(tmp_path):
         assert len(ResultsStore(store.path).read()) == len(baseline) + 1
 
 
+@posix_only
+def test_a_kill_during_an_atomic_rewrite_leaves_no_temporary_file_after_the_next_run(tmp_path):
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append(make_row(model="a"), make_classes(2))
+    store.append(make_row(model="b"), make_classes(2))
+    before = (store.path.read_bytes(), store.per_class_path.read_bytes())
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: killed just before it renames its rewritten file
+        os.replace = lambda src, dst: os._exit(137)
+        try:
+            ResultsStore(store.path).append(make_row(model="a", mIoU=1.0), make_classes(2), overwrite=True)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert len(hidden_leftovers(tmp_path)) == 1  # the rewrite's temporary file
+    assert (store.path.read_bytes(), store.per_class_path.read_bytes()) == before
+
+    ResultsStore(store.path).preflight()
+    assert hidden_leftovers(tmp_path) == []
+
+
 _WRITER = textwrap.dedent(
     """
     import json, sys, time

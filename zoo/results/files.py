@@ -153,6 +153,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    if hasattr(os, "pwrite"):
+        if os.pwrite(fd, data, offset) != len(data):
+            raise OSError(errno.EIO, "short write")
+    else:  # Windows
+        os.lseek(fd, offset, os.SEEK_SET)
+        _write_all(fd, data)
+
+
 def append_bytes(path: Path, data: bytes) -> None:
     """Append ``data`` to the existing file ``path`` and make it durable (fsync) before returning."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | _BINARY)
@@ -269,8 +278,7 @@ class Journal:
         created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | _BINARY, 0o666)
         try:
-            if os.pwrite(fd, line, 0) != len(line):
-                raise OSError(errno.EIO, "short write", str(self.path))
+            _write_at(fd, line, 0)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -283,7 +291,7 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             fd = os.open(self.path, os.O_WRONLY | _BINARY)
             try:
-                os.pwrite(fd, b"-", 0)
+                _write_at(fd, b"-", 0)
             finally:
                 os.close(fd)
 
