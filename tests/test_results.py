@@ -1,4 +1,4 @@
-"""The results store (zoo.bench.results) and the environment fingerprint (zoo.bench.environment)."""
+"""The results store (zoo.results) and the environment fingerprint (zoo.bench.environment)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoo.bench.environment import ENVIRONMENT_ID_FIELDS, environment, environment_id
-from zoo.bench.results import COLUMNS, KEY_COLUMNS, METRIC_COLUMNS, PER_CLASS_COLUMNS, ResultsStore, row_key
 from zoo.errors import DuplicateResultError, ResultsFileError
+from zoo.results import ACCURACY, METRIC_COLUMNS, ResultsStore
+
+COLUMNS = list(ACCURACY.columns)
+KEY_COLUMNS = ACCURACY.key_columns
+PER_CLASS_COLUMNS = list(ACCURACY.per_class.columns)
+row_key = ACCURACY.key
 
 
 def make_row(**overrides) -> dict:
