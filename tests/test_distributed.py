@@ -14,7 +14,7 @@ from layouts import write_ade20k
 from test_plugins import install_fake_distribution
 
 from zoo.bench.distributed import DistContext, shard_range
-from zoo.bench.results import METRIC_COLUMNS
+from zoo.results import METRIC_COLUMNS
 
 ORACLE = """
     import os

@@ -1,4 +1,4 @@
-"""The results store (zoo.bench.results) and the environment fingerprint (zoo.bench.environment)."""
+"""The results store (zoo.results) and the environment fingerprint (zoo.bench.environment)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoo.bench.environment import ENVIRONMENT_ID_FIELDS, environment, environment_id
-from zoo.bench.results import COLUMNS, KEY_COLUMNS, METRIC_COLUMNS, PER_CLASS_COLUMNS, ResultsStore, row_key
 from zoo.errors import DuplicateResultError, ResultsFileError
+from zoo.results import ACCURACY, METRIC_COLUMNS, ResultsStore
+
+COLUMNS = list(ACCURACY.columns)
+KEY_COLUMNS = ACCURACY.key_columns
+PER_CLASS_COLUMNS = list(ACCURACY.per_class.columns)
+row_key = ACCURACY.key
 
 
 def make_row(**overrides) -> dict:
@@ -235,27 +240,45 @@ def test_orphan_per_class_rows_dropped_when_appending_without_per_class(store):
     assert len(store.read_per_class()) == 0
 
 
-def test_crash_on_main_replace_keeps_old_rows(store, monkeypatch):
+def interrupt_main_write(store: ResultsStore, monkeypatch) -> None:
+    """Ctrl-C at the moment the main file is written: its replacement (parquet, rewritten whole) or, for CSV
+    (append-only), half-way through the row's line."""
+    if store.path.suffix == ".parquet":
+        real_replace = os.replace
+
+        def interrupted_replace(src, dst):
+            if Path(dst) == store.path:
+                raise KeyboardInterrupt
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", interrupted_replace)
+        return
+    real_write = os.write
+
+    def interrupted_write(fd, data):
+        if os.fstat(fd).st_ino == os.stat(store.path).st_ino:
+            real_write(fd, bytes(data)[: len(data) // 2])
+            raise KeyboardInterrupt
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", interrupted_write)
+
+
+def test_crash_on_main_write_keeps_old_rows(store, monkeypatch):
     first = make_row(model="first")
     store.append(first, make_classes(2))
     before = store.path.read_bytes()
-    real_replace = os.replace
-
-    def interrupted_replace(src, dst):
-        if Path(dst) == store.path:
-            raise KeyboardInterrupt
-        return real_replace(src, dst)
 
     row = make_row()
-    monkeypatch.setattr(os, "replace", interrupted_replace)
+    interrupt_main_write(store, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         store.append(row, make_classes(3))
-    monkeypatch.setattr(os, "replace", real_replace)
+    monkeypatch.undo()
 
     assert store.path.read_bytes() == before
     assert store.done_keys() == {row_key(first)}
     assert not store.has(row)
-    # No temp file left behind, hidden or not (the lock file is the only dot file).
+    # No temp file left behind, hidden or not (the lock and journal files are the only dot files).
     names = sorted(p.name for p in store.path.parent.iterdir())
     assert not [n for n in names if n.endswith(".tmp")]
     assert visible_files(store.path.parent) == sorted([store.path.name, store.per_class_path.name])

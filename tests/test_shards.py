@@ -13,8 +13,8 @@ from layouts import write_voc
 
 import zoo
 from zoo.bench.distributed import parse_shard, shard_jobs, shard_results_path
-from zoo.bench.results import KEY_COLUMNS, METRIC_COLUMNS
 from zoo.cli import bench_main as main
+from zoo.results import ACCURACY, METRIC_COLUMNS
 
 NAMES = [f"shardoracle-{letter}" for letter in "abcde"]
 
@@ -76,12 +76,12 @@ def test_merged_shards_equal_the_unsharded_sweep(data, tmp_path, count):
     assert sum(sizes) == len(NAMES) and max(sizes) - min(sizes) <= 1  # disjoint, complete, balanced
 
     assert main(["merge", str(shards), "--out", str(tmp_path / "merged.csv")]) == 0
-    columns = [*KEY_COLUMNS, "num_images", *METRIC_COLUMNS]
+    columns = [*ACCURACY.key_columns, "num_images", *METRIC_COLUMNS]
     pd.testing.assert_frame_equal(
         comparable(pd.read_csv(tmp_path / "all.csv"), columns),
         comparable(pd.read_csv(tmp_path / "merged.csv"), columns),
     )
-    class_columns = [*KEY_COLUMNS, "class_index", "IoU", "Acc", "Dice"]
+    class_columns = [*ACCURACY.key_columns, "class_index", "IoU", "Acc", "Dice"]
     unsharded = pd.read_csv(tmp_path / "all.per_class.csv")[class_columns]
     merged = pd.read_csv(tmp_path / "merged.per_class.csv")[class_columns]
     order = ["model", "class_index"]
@@ -146,9 +146,9 @@ def test_merge_refuses_a_conflicting_row_and_drops_identical_duplicates(data, tm
     pd.concat([second, first.iloc[:1]]).to_csv(shards / "shard-1-of-3.csv", index=False)
     assert main(["merge", str(shards), "--out", str(tmp_path / "merged.csv")]) == 0
     merged = pd.read_csv(tmp_path / "merged.csv")
-    assert len(merged) == len(NAMES) and not merged.duplicated(list(KEY_COLUMNS)).any()
+    assert len(merged) == len(NAMES) and not merged.duplicated(list(ACCURACY.key_columns)).any()
     per_class = pd.read_csv(tmp_path / "merged.per_class.csv")
-    assert not per_class.duplicated([*KEY_COLUMNS, "class_index"]).any()
+    assert not per_class.duplicated([*ACCURACY.key_columns, "class_index"]).any()
 
     # the same key with other metrics: refused, naming the model, the files and the values
     conflicting = first.iloc[:1].copy()

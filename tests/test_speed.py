@@ -21,9 +21,9 @@ from zoo.bench.speed import (
     reference_labels,
     synthetic_input,
 )
-from zoo.bench.speed_store import SPEED_COLUMNS, SpeedStore
 from zoo.cli import bench_main
 from zoo.errors import DuplicateResultError
+from zoo.results import SPEED, ResultsStore
 
 FAMILY = "test-speed"
 FAST = ["--warmup-iters", "1", "--warmup-seconds", "0", "--block-iters", "2", "--block-seconds", "0",
@@ -67,8 +67,8 @@ def test_cli_rows_carry_every_field(tiny_models, tmp_path):
     argv = ["--models", "tinyspeed-plain", "unet-resnet18", "--size", "64x64", "--batch-sizes", "1",
             "--results", str(results), *FAST]  # fmt: skip
     assert speed_main(argv) == 0
-    df = SpeedStore(results).read()
-    assert list(df.columns) == SPEED_COLUMNS
+    df = ResultsStore(results, SPEED).read()
+    assert list(df.columns) == list(SPEED.columns)
     assert len(df) == 4  # 2 models x 2 timed regions
     assert set(df["timed"]) == {"forward", "forward+upsample+argmax"}
     assert (df["status"] == "ok").all() and (df["correctness"] == "reference").all()
@@ -96,7 +96,7 @@ def test_oom_is_a_row_and_the_sweep_goes_on(tiny_models, tmp_path):
     argv = ["--models", "tinyspeed-oom", "tinyspeed-plain", "--size", "16x16", "--batch-sizes", "1,2,4",
             "--timed", "forward", "--results", str(results), *FAST]  # fmt: skip
     assert speed_main(argv) == 0
-    df = SpeedStore(results).read()
+    df = ResultsStore(results, SPEED).read()
     status = {(r.model, r.batch_size): r.status for r in df.itertuples()}
     assert status == {
         ("tinyspeed-oom", 1): "ok", ("tinyspeed-oom", 2): "oom", ("tinyspeed-oom", 4): "oom",
@@ -166,14 +166,14 @@ def test_resume_skips_done_rows(tiny_models, tmp_path, capsys):
     argv = ["--models", "tinyspeed-plain", "--size", "16x16", "--batch-sizes", "1", "--timed", "forward",
             "--results", str(results), *FAST]  # fmt: skip
     assert speed_main(argv) == 0
-    first = SpeedStore(results).read()
+    first = ResultsStore(results, SPEED).read()
     assert speed_main([*argv, "--resume", "--batch-sizes", "1,2"]) == 0
-    second = SpeedStore(results).read()
+    second = ResultsStore(results, SPEED).read()
     assert len(first) == 1 and len(second) == 2
     pd.testing.assert_frame_equal(second.iloc[:1], first)
     assert "skip tinyspeed-plain" in capsys.readouterr().err
     with pytest.raises(DuplicateResultError):
-        SpeedStore(results).append(second.iloc[0].to_dict())
+        ResultsStore(results, SPEED).append(second.iloc[0].to_dict())
 
 
 def test_mfu_from_the_peak_table():

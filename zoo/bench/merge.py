@@ -3,7 +3,7 @@
     zoo-bench merge shards/ --out results.csv
 
 Reads every ``shard-K-of-N.csv`` (or ``.parquet``) in the folder, with its per-class companion, and writes one
-store holding each key once (see :data:`zoo.bench.results.KEY_COLUMNS`). Rows of the ``--out`` store that
+store holding each key once (see :data:`zoo.results.ACCURACY`). Rows of the ``--out`` store that
 already exist are kept and count as one more source. Identical duplicates (same key, same metrics) are merged
 silently. It refuses, with exit code 1 and nothing written:
 
@@ -22,16 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.bench.results import (
-    COLUMNS,
-    FLOAT_COLUMNS,
-    INT_COLUMNS,
-    KEY_COLUMNS,
-    METRIC_COLUMNS,
-    PER_CLASS_COLUMNS,
-    ResultsStore,
-)
 from zoo.errors import MergeError
+from zoo.results import ACCURACY, METRIC_COLUMNS, ResultsStore
 
 __all__ = ["MergeError", "MergeReport", "find_shards", "merge_shards"]
 
@@ -113,7 +105,7 @@ def merge_shards(folder: Path, out: Path, *, allow_missing: bool = False) -> Mer
         classes = store.read_per_class()
         new_keys = set()
         for record in table.to_dict("records"):
-            key = tuple(record[c] for c in KEY_COLUMNS)
+            key = ACCURACY.key(record)
             if key in kept:
                 first_path, first = kept[key]
                 differ = [c for c in COMPARED_COLUMNS if not _same(first[c], record[c])]
@@ -134,22 +126,17 @@ def merge_shards(folder: Path, out: Path, *, allow_missing: bool = False) -> Mer
             if store is target:
                 existing += 1
         if len(classes) and new_keys:
-            keys = classes.loc[:, list(KEY_COLUMNS)].itertuples(index=False, name=None)
-            per_class.append(classes.loc[[tuple(k) in new_keys for k in keys]])
+            keys = classes.loc[:, list(ACCURACY.key_columns)].to_dict("records")
+            per_class.append(classes.loc[[ACCURACY.key(k) in new_keys for k in keys]])
     if problems:
         raise MergeError("\n".join(problems))
 
     report.rows = len(rows)
     report.added = len(rows) - existing
-    table = pd.DataFrame(rows, columns=COLUMNS).astype(
-        {c: ("float64" if c in FLOAT_COLUMNS else "Int64" if c in INT_COLUMNS else str) for c in COLUMNS}
-    )
-    classes = (
-        pd.concat(per_class, ignore_index=True)
-        if per_class
-        else pd.DataFrame({c: [] for c in PER_CLASS_COLUMNS})
-    )
-    # the store's own atomic replace; per-class first, the main file (what says a key is done) last
+    table = ACCURACY.typed(pd.DataFrame(rows, columns=list(ACCURACY.columns)))
+    classes = pd.concat(per_class, ignore_index=True) if per_class else ACCURACY.per_class.empty()
+    # the store's own atomic replace (a rewrite: merging is done once, not per row); per-class first, the
+    # main file (what says a key is done) last
     target.replace(table, classes if len(classes) or target.per_class_path.exists() else None)
     target.read()  # what was written reads back as a valid store
     return report

@@ -122,9 +122,9 @@ class SpeedOutcome:
 
 def open_store(path: str | Path):
     """The speed store the sweep appends to."""
-    from zoo.bench.speed_store import SpeedStore
+    from zoo.results import SPEED, ResultsStore
 
-    return SpeedStore(Path(path))
+    return ResultsStore(Path(path), SPEED)
 
 
 def config_label(config) -> str:
@@ -184,8 +184,8 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
     from zoo import __version__
     from zoo.bench.environment import environment, environment_id, resolve_device
     from zoo.bench.speed import is_out_of_memory, measure, reference_labels
-    from zoo.bench.speed_store import SPEED_COLUMNS, speed_row_key
     from zoo.factory import create
+    from zoo.results import SPEED
 
     device = resolve_device(options.device)  # a missing device stops here, before any model is built
     env = environment(device)
@@ -197,7 +197,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
     configs = _configs(options, device)
 
     def template(name: str, config) -> dict[str, Any]:
-        row = dict.fromkeys(SPEED_COLUMNS)
+        row = dict.fromkeys(SPEED.columns)
         row.update({k: v for k, v in config.protocol().items() if k in row})
         row.update({k: v for k, v in env.items() if k in row})
         row.update(model=name, weights="none", dataset=options.dataset or "", num_classes=num_classes,
@@ -214,7 +214,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
             todo = []
             for config in configs:
                 row = template(name, config)
-                if speed_row_key(row) in done:
+                if SPEED.key(row) in done:
                     logger.info("skip %s %s: already in %s", name, config_label(config), options.results)
                     progress.advance(task)
                 else:

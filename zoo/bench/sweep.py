@@ -188,7 +188,7 @@ def _job_key(job: Job, dataset: str) -> tuple[str, ...]:
 
 def open_store(path: str | Path):
     """The results store the sweep appends to."""
-    from zoo.bench.results import ResultsStore
+    from zoo.results import ResultsStore
 
     return ResultsStore(Path(path))
 
@@ -222,8 +222,8 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
 
     from zoo.bench.distributed import DistContext, shard_jobs, shard_results_path
     from zoo.bench.environment import environment, environment_id, resolve_device
-    from zoo.bench.results import row_key
     from zoo.classes import LABEL_SPACES
+    from zoo.results import ACCURACY
 
     dist = dist or DistContext()
     results = shard_results_path(options.results, *options.shard) if options.shard else Path(options.results)
@@ -261,7 +261,7 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
             row = _row_template(job, options, split, num_images, protocol, device, env, env_id)
             if dist.enabled:
                 row["device"] = f"{dist.world_size} x {torch.device(device).type}"
-            if row_key(row) in done:
+            if ACCURACY.key(row) in done:
                 logger.info("skip %s.%s: already in %s", job.name, row["weights"], results)
                 progress.advance(models_task)
                 continue

@@ -1,7 +1,7 @@
 """Reading what the pages are rendered from: measured accuracy results, per-class values, speed rows.
 
-Accuracy results are the files of :class:`zoo.bench.results.ResultsStore` (``*.csv`` / ``*.parquet``, with a
-``<stem>.per_class<suffix>`` companion). Speed results are any ``speed*.csv`` or ``*.speed.csv`` (or ``.parquet``); their columns
+Accuracy results are the files of :class:`zoo.results.ResultsStore` (``*.csv`` / ``*.parquet``, with a
+``<stem>.per_class<suffix>`` companion), read without taking their lock (the results folder may be read-only). Speed results are any ``speed*.csv`` or ``*.speed.csv`` (or ``.parquet``); their columns
 are read as strings and only the ones present are rendered, since that store is still evolving.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.bench.results import COLUMNS, KEY_COLUMNS, PER_CLASS_COLUMNS, ResultsStore
 from zoo.errors import ResultsFileError
+from zoo.results import ACCURACY, ResultsStore
 
 __all__ = ["Results", "ResultsFileError", "is_speed_file", "load"]
 
@@ -24,8 +24,10 @@ __all__ = ["Results", "ResultsFileError", "is_speed_file", "load"]
 class Results:
     """Everything found under a results directory."""
 
-    accuracy: pd.DataFrame  #: every measured accuracy row (:data:`zoo.bench.results.COLUMNS`) + ``file``
-    per_class: pd.DataFrame  #: per-class values of those rows (:data:`PER_CLASS_COLUMNS`)
+    accuracy: (
+        pd.DataFrame
+    )  #: every measured accuracy row (columns of :data:`zoo.results.ACCURACY`) + ``file``
+    per_class: pd.DataFrame  #: per-class values of those rows (columns of ``ACCURACY.per_class``)
     speed: pd.DataFrame  #: every speed row, all columns as strings (``""`` when empty) + ``file``
     files: list[Path]  #: the files read, sorted
 
@@ -66,9 +68,7 @@ def load(results_dir: str | Path) -> Results:
             speed.append(_read_speed(path))
             used.append(path)
         elif suffix in (".csv", ".parquet") and not _is_per_class(path):
-            store = ResultsStore(path)
-            if path.stat().st_size == 0:
-                raise ResultsFileError(f"{path}: the file is empty (no header line)")
+            store = ResultsStore(path, ACCURACY)
             rows = store.read()
             rows["file"] = str(path)
             accuracy.append(rows)
@@ -76,28 +76,23 @@ def load(results_dir: str | Path) -> Results:
             if store.per_class_path.exists():
                 per_class.append(store.read_per_class())
                 used.append(store.per_class_path)
-    acc = (
-        pd.concat(accuracy, ignore_index=True)
-        if accuracy
-        else ResultsStore(root / "none.csv").read().assign(file="")
-    )
-    dup = acc.duplicated(subset=list(KEY_COLUMNS), keep=False)
+    key_columns = list(ACCURACY.key_columns)
+    acc = pd.concat(accuracy, ignore_index=True) if accuracy else ACCURACY.empty().assign(file="")
+    dup = acc.duplicated(subset=key_columns, keep=False)
     if dup.any():
         files = sorted(set(acc.loc[dup, "file"]))
         raise ResultsFileError(
             f"{', '.join(files)}: the same result key appears more than once across files, "
-            f"e.g. {tuple(acc.loc[dup, list(KEY_COLUMNS)].iloc[0])}"
+            f"e.g. {tuple(acc.loc[dup, key_columns].iloc[0])}"
         )
-    classes = (
-        pd.concat(per_class, ignore_index=True)
-        if per_class
-        else ResultsStore(root / "none.csv").read_per_class()
-    )
-    classes = classes.drop_duplicates(subset=[*KEY_COLUMNS, "class_index"], keep="last")
+    per_class_schema = ACCURACY.per_class
+    assert per_class_schema is not None
+    classes = pd.concat(per_class, ignore_index=True) if per_class else per_class_schema.empty()
+    classes = classes.drop_duplicates(subset=list(per_class_schema.key_columns), keep="last")
     spd = pd.concat(speed, ignore_index=True).fillna("") if speed else pd.DataFrame({"file": []}, dtype=str)
     return Results(
-        accuracy=acc.loc[:, [*COLUMNS, "file"]],
-        per_class=classes.loc[:, PER_CLASS_COLUMNS],
+        accuracy=acc.loc[:, [*ACCURACY.columns, "file"]],
+        per_class=classes.loc[:, list(per_class_schema.columns)],
         speed=spd,
         files=sorted(set(used)),
     )
