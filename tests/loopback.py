@@ -51,6 +51,8 @@ class Route:
     # | unsized (no Content-Length: the body ends when the connection closes) | redirect (body is the target)
     mode: str = "ok"
     headers: dict[str, str] = field(default_factory=dict)
+    # When set, a GET sends its headers and then waits for this event before the body: a download in progress.
+    hold: threading.Event | None = None
 
 
 class Request(NamedTuple):
@@ -136,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not send_body:
             return
+        if route.hold is not None:
+            route.hold.wait(timeout=30)
         if route.mode == "truncate":
             self.wfile.write(body[: len(body) // 2])
             self.close_connection = True

@@ -3,6 +3,7 @@ caches, zoo verifies what they return at every load, offline modes, the cache li
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import os
@@ -10,6 +11,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -232,6 +235,22 @@ def test_an_unchanged_file_is_hashed_once(
     assert str(torch_hub_path(weight).resolve()) not in opened
     assert file_sha256(torch_hub_path(weight), rehash=True) == sha(pth_bytes)
     assert str(torch_hub_path(weight).resolve()) in opened
+
+
+def test_concurrent_fetches_download_once(server: Server, pth_bytes: bytes) -> None:
+    """What torchrun ranks do: the second waits for the first's download instead of making its own."""
+    release = threading.Event()
+    server.routes["/weights/model.pth"] = Route(pth_bytes, hold=release)
+    weight = record(url=f"{server.url}/weights/model.pth", sha256=sha(pth_bytes))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(fetch, weight)
+        while server.count == 0:  # the first is downloading, holding the lock
+            time.sleep(0.01)
+        second = pool.submit(fetch, weight)
+        time.sleep(0.5)  # the second reaches the lock and waits
+        release.set()
+        assert first.result(timeout=60) == second.result(timeout=60)
+    assert server.paths() == ["/weights/model.pth"]
 
 
 def test_checksum_mismatch_on_download_caches_nothing(
