@@ -23,6 +23,7 @@ from safetensors.torch import save as safetensors_save
 
 import zoo
 from zoo import ModelEntry
+from zoo.checkpoint import CorruptCheckpointError
 from zoo.errors import ChecksumError, DownloadError, OfflineError, UnverifiedWeightsWarning, ZooError
 from zoo.hub import (
     WeightsFile,
@@ -459,7 +460,8 @@ def test_an_unreachable_hub_without_the_file_is_an_offline_error(
     monkeypatch: pytest.MonkeyPatch, safetensors_bytes: bytes
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url("").rstrip("/"))
-    with pytest.raises(OfflineError, match="could not be reached"):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # huggingface_hub's ~23 s of retry back-off
+    with pytest.raises(OfflineError, match="could not be reached .*Connection refused"):
         fetch(hub_record(safetensors_bytes))
 
 
@@ -486,6 +488,7 @@ def test_a_swapped_hub_file_is_refused(hub: Server, safetensors_bytes: bytes) ->
     with pytest.raises(ChecksumError) as caught:
         fetch(hub_record(safetensors_bytes))
     assert str(got.path) in str(caught.value) and sha(other) in str(caught.value)
+    assert "zoo cache clear" in str(caught.value)
 
 
 def test_hub_weights_without_a_digest_warn_with_their_actual_one(
@@ -495,6 +498,16 @@ def test_hub_weights_without_a_digest_warn_with_their_actual_one(
     with pytest.warns(UnverifiedWeightsWarning, match=sha(safetensors_bytes)):
         got = fetch(hub_record(None))
     assert got.sha256 == sha(safetensors_bytes) and got.commit == REVISION
+
+
+def test_an_error_page_served_as_a_hub_file_without_digest_is_refused_at_load(
+    hub: Server, safetensors_bytes: bytes
+) -> None:
+    """huggingface_hub caches what a mirror sends; without a digest, zoo checks it is a whole checkpoint."""
+    hub.add_hub_file("org/repo", REVISION, "model.safetensors", b"<html><body>Quota exceeded</body></html>")
+    with pytest.raises(CorruptCheckpointError, match="HTML") as caught:
+        fetch(hub_record(None))
+    assert "zoo cache clear" in str(caught.value) and "\n" not in str(caught.value)
 
 
 # --- what zoo has in the caches ------------------------------------------------------------------------------
@@ -516,7 +529,9 @@ def registered(hub: Server, pth_bytes: bytes, safetensors_bytes: bytes):
         zoo.REGISTRY.unregister("test-cache:cachetest-tiny")
 
 
-def test_cache_list_verify_and_clear(registered, pth_bytes: bytes, safetensors_bytes: bytes) -> None:
+def test_cache_list_verify_and_clear(
+    registered, hub: Server, pth_bytes: bytes, safetensors_bytes: bytes
+) -> None:
     url_weights, hub_weights = registered
     names = ["cachetest-tiny"]
     assert [(e.name, e.location, e.status) for e in cache_entries(names)] == [
@@ -544,6 +559,12 @@ def test_cache_list_verify_and_clear(registered, pth_bytes: bytes, safetensors_b
     removed = clear_cached(names)
     assert checked["cachetest-tiny.pth"].path in removed
     assert {e.status for e in cache_entries(names)} == {"missing"}
+
+    downloads = len(hub.paths())
+    assert fetch(url_weights).sha256 == sha(pth_bytes)  # downloaded again, whole
+    with pytest.warns(UnverifiedWeightsWarning):
+        assert fetch(hub_weights).sha256 == sha(safetensors_bytes)
+    assert len(hub.paths()) == downloads + 2
 
 
 def test_verify_finds_a_corrupt_file_of_a_record_without_digest(registered) -> None:

@@ -52,13 +52,15 @@ class CorruptCheckpointError(ZooError):
     ``reason`` holds what is wrong, without the file name, for callers that word their own message.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        advice: str = "Delete it and download it again (or save it again, if you made it)",
+    ) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(
-            f"{path} is not a usable checkpoint: {reason}. Delete it and download it again "
-            f"(or save it again, if you made it)"
-        )
+        super().__init__(f"{path} is not a usable checkpoint: {reason}. {advice}")
 
 
 class CheckpointNotFoundError(ZooError, FileNotFoundError):

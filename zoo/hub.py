@@ -15,7 +15,8 @@ and size *at every load*, not only when it is downloaded, so a file swapped or d
 Hashing is paid once per file version: the digest of a file is remembered in zoo's digest index
 (``$ZOO_CACHE/digests``), with the file's size, mtime, ctime and inode, and recomputed only when one of those
 changed. A record without a digest is loaded with an :class:`~zoo.errors.UnverifiedWeightsWarning` naming the
-file's actual sha256, which is what :class:`WeightsFile` (``model.zoo_weights_file``) records.
+file's actual sha256, which is what :class:`WeightsFile` (``model.zoo_weights_file``) records, once the file is
+found to be a whole checkpoint (not a cut transfer or an error page).
 
 Nothing here imports torch or huggingface_hub at module level: ``import zoo.hub`` stays cheap.
 """
@@ -41,7 +42,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from zoo.checkpoint import checkpoint_problem
+from zoo.checkpoint import CorruptCheckpointError, checkpoint_problem
 from zoo.errors import (
     ChecksumError,
     DownloadError,
@@ -260,15 +261,22 @@ def _verified(record: WeightRecord, path: Path, commit: str | None) -> WeightsFi
         kind = "sha256" if len(record.sha256) == 64 else "sha256 starting with"
         raise ChecksumError(
             f"{path} is not the file {record.source} names: expected {kind} {record.sha256}, got {actual}; "
-            f"zoo refuses it. Delete the file and it is downloaded again"
+            f"zoo refuses it. {_removal_hint(record)}"
         )
     size = path.stat().st_size
     if record.file_size is not None and size != record.file_size:
         raise ChecksumError(
             f"{path} has {size} bytes but {record.source} has {record.file_size}; zoo refuses it. "
-            f"Delete the file and it is downloaded again"
+            f"{_removal_hint(record)}"
         )
     if record.sha256 is None:
+        # Nothing says what the file should be: at least it must be a whole checkpoint, not a cut transfer or
+        # an error page that a mirror served with the right headers (cheap for safetensors: a header check).
+        problem = checkpoint_problem(path)
+        if problem:
+            raise CorruptCheckpointError(
+                path, f"{problem} ({record.source} has no digest)", _removal_hint(record)
+            )
         warnings.warn(
             f"{record.source} has no published sha256, so nothing verifies it: loaded {path} whose sha256 is "
             f"{actual}",
@@ -276,6 +284,17 @@ def _verified(record: WeightRecord, path: Path, commit: str | None) -> WeightsFi
             stacklevel=3,
         )
     return WeightsFile(path=path, sha256=actual, commit=commit, source=record.source)
+
+
+def _removal_hint(record: WeightRecord) -> str:
+    if record.url:
+        return "Delete the file and it is downloaded again"
+    # The snapshot entry is a link to a blob named by its etag: deleting the link alone, huggingface_hub
+    # would link the same blob again.
+    return (
+        "Remove it with `zoo cache clear` (zoo.hub.clear_cached), which deletes the blob too, to download it "
+        "again"
+    )
 
 
 def _fetch_url(record: WeightRecord, progress: bool | None) -> Path:
@@ -400,7 +419,11 @@ def _fetch_hub(record: WeightRecord) -> tuple[Path, str]:
             local_files_only=is_offline(),
         )
     except hf_errors.LocalEntryNotFoundError as error:
-        reason = _hf_offline_reason() or f"the Hub at {endpoint or constants.ENDPOINT} could not be reached"
+        reason = _hf_offline_reason()
+        if reason is None:  # huggingface_hub keeps what went wrong (refused, timed out, 5xx) as the cause
+            cause = error.__cause__ or error
+            detail = (str(cause).strip().splitlines() or [""])[0][:120]
+            reason = f"the Hub at {endpoint or constants.ENDPOINT} could not be reached ({type(cause).__name__}: {detail})"
         raise OfflineError(
             f"{record.source} is not in {where} and {reason}: connect and retry, or {get_it}"
         ) from error
