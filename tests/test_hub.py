@@ -379,6 +379,16 @@ def test_hub_download_goes_through_huggingface_hub_into_its_cache(
     assert hub.count == 2
 
 
+def test_the_hub_stand_in_answers_huggingface_hubs_api(hub: Server, safetensors_bytes: bytes) -> None:
+    """The stand-in is what huggingface_hub itself talks to: its repository API agrees with its files."""
+    from huggingface_hub import HfApi
+
+    hub.add_hub_file("org/repo", "main", "model.safetensors", safetensors_bytes)
+    info = HfApi(endpoint=hub.url).model_info("org/repo", revision="main")
+    assert info.sha == commit_of("main")
+    assert [sibling.rfilename for sibling in info.siblings or []] == ["model.safetensors"]
+
+
 def test_a_branch_revision_resolves_to_its_commit(hub: Server, safetensors_bytes: bytes) -> None:
     hub.add_hub_file("org/repo", "main", "model.safetensors", safetensors_bytes)
     got = fetch(hub_record(safetensors_bytes, revision="main"))
