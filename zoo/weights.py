@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -21,6 +22,19 @@ ResizeRule = Literal["shorter_side", "fit", "fixed", "none"]
 MMSEG_MS_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+#: ``weights="default"`` in :func:`zoo.create` means an entry's first record, so no record may be tagged so.
+DEFAULT_WEIGHTS = "default"
+
+
+def is_safe_relative_path(text: str) -> bool:
+    """Whether ``text`` is a ``/``-separated relative path that stays inside the folder it is joined to.
+
+    Hub revisions (``refs/pr/1``) and file names become folders of a cache: no absolute path, backslash, NUL,
+    empty, ``.`` or ``..`` part may let one point elsewhere.
+    """
+    if not text or text.startswith("/") or "\\" in text or "\0" in text:
+        return False
+    return all(part not in ("", ".", "..") for part in text.split("/"))
 
 
 @dataclass(frozen=True)
@@ -206,8 +220,9 @@ class WeightRecord:
 
     @property
     def filename(self) -> str:
+        """The file's name: the last part of the URL's path (no query string), or of ``hf_filename``."""
         if self.url:
-            return self.url.rsplit("/", 1)[-1]
+            return urlsplit(self.url).path.rsplit("/", 1)[-1]
         return (self.hf_filename or "").rsplit("/", 1)[-1]
 
     @property
@@ -225,6 +240,10 @@ class WeightRecord:
         found = [f"protocol: {p}" for p in self.protocol.problems()]
         if not re.fullmatch(r"[a-z0-9_]+", self.tag):
             found.append(f"tag {self.tag!r} must be lowercase letters, digits and '_'")
+        if self.tag == DEFAULT_WEIGHTS:
+            found.append(
+                f"tag {DEFAULT_WEIGHTS!r} is reserved: weights={DEFAULT_WEIGHTS!r} means the first record"
+            )
         has_url = self.url is not None
         has_hf = any(v is not None for v in (self.hf_repo, self.hf_revision, self.hf_filename))
         if has_url == has_hf:
@@ -233,6 +252,11 @@ class WeightRecord:
             found.append(f"url {self.url!r} is not https")
         if has_hf and None in (self.hf_repo, self.hf_revision, self.hf_filename):
             found.append("a Hugging Face source needs hf_repo, hf_revision and hf_filename")
+        for label, value in (("hf_revision", self.hf_revision), ("hf_filename", self.hf_filename)):
+            if value is not None and not is_safe_relative_path(value):
+                found.append(
+                    f"{label} {value!r} would point outside the cache (absolute, '..', '\\' or empty part)"
+                )
         if self.sha256 is not None and not _SHA256_HEX.match(self.sha256):
             found.append(f"sha256 {self.sha256!r} is not 8 to 64 lowercase hex digits")
         if not self.filename.endswith((".pth", ".pt", ".bin", ".safetensors")):
