@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from zoo.errors import UnsafeCheckpointError, ZooError
+from zoo.errors import CheckpointNotFoundError, CorruptCheckpointError, UnsafeCheckpointError, ZooError
 
 if TYPE_CHECKING:
     import torch
@@ -43,28 +43,6 @@ _PICKLE_PROTO = 0x80
 _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 # ...and what it could not read after this marker; the rest of its message is advice zoo must not repeat.
 _UNPICKLER_REASON = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")
-
-
-class CorruptCheckpointError(ZooError):
-    """A file that is not a whole checkpoint: empty, an HTML page, truncated or damaged.
-
-    The message names the file, says what is wrong with it and suggests deleting it and downloading it again.
-    ``reason`` holds what is wrong, without the file name, for callers that word their own message.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        reason: str,
-        advice: str = "Delete it and download it again (or save it again, if you made it)",
-    ) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path} is not a usable checkpoint: {reason}. {advice}")
-
-
-class CheckpointNotFoundError(ZooError, FileNotFoundError):
-    """A checkpoint path that does not exist (or is not a file)."""
 
 
 def _describe_unknown(head: bytes) -> str:

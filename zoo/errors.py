@@ -12,6 +12,9 @@ This module imports nothing from zoo, so any module may import it.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 #: Exit codes of ``zoo``, ``zoo-bench`` and every sub-command (documented in the README).
 EXIT_OK = 0
 #: Some models (or shards, rows) failed; the others were evaluated and written.
@@ -43,6 +46,15 @@ class WeightsMismatchError(ZooError):
     """A checkpoint does not fit the model it is loaded into; the message lists the first differing keys."""
 
 
+class UnexpectedArgumentError(ZooError, TypeError):
+    """A keyword :func:`create` and the entry's builder do not take; the message names it and the accepted ones."""
+
+
+class CreateArgumentError(ZooError, ValueError):
+    """An argument of :func:`create` that cannot be used: a ``num_classes`` that is not a positive int, or
+    weight choices that contradict each other."""
+
+
 # --- weights: download, cache, checkpoints ------------------------------------------------------------------
 
 
@@ -64,6 +76,28 @@ class UnsafeCheckpointError(ZooError):
 
 class UnsafeArchiveError(DownloadError):
     """A dataset archive with a member that would be written outside the target folder (or a link)."""
+
+
+class CorruptCheckpointError(ZooError):
+    """A file that is not a whole checkpoint: empty, an HTML page, truncated or damaged.
+
+    The message names the file, says what is wrong with it and suggests deleting it and downloading it again.
+    ``reason`` holds what is wrong, without the file name, for callers that word their own message.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        advice: str = "Delete it and download it again (or save it again, if you made it)",
+    ) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path} is not a usable checkpoint: {reason}. {advice}")
+
+
+class CheckpointNotFoundError(ZooError, FileNotFoundError):
+    """A checkpoint path that does not exist (or is not a file)."""
 
 
 # --- datasets ------------------------------------------------------------------------------------------------
@@ -97,6 +131,40 @@ class MergeError(ZooError):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class UnsavedResultError(ResultsFileError):
+    """A measured row could not be written to its store; it was saved to :attr:`recovery_path` instead (or,
+    where no file could be written, the message carries it as JSON). The message says how to restore it."""
+
+    def __init__(self, message: str, recovery_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.recovery_path = recovery_path
+
+
+# --- inference --------------------------------------------------------------------------------------------
+
+
+class InferenceError(ZooError, ValueError):
+    """Inference cannot run as asked: an unusable image, protocol, TTA mode or model output."""
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+
+class UsageError(ZooError, ValueError):
+    """Command-line arguments that parse but do not fit together (``--size`` and ``--dataset`` both missing,
+    a malformed ``--shard``, a bad torchrun environment); the message names the flag and the value."""
+
+
+class DeviceUnavailableError(ZooError):
+    """A device that is not a torch device, or that this machine (or this torch build) does not have."""
+
+
+#: The fields of :func:`environment` that can change a measured number (accuracy or speed). Python version and
+#: OS string are recorded but left out: they do not change what the model computes, and hashing them would
+#: split otherwise identical results into separate rows. ``device_type`` is in because the same machine's CPU
+#: and accelerator give different numbers while sharing the CPU model string.
 
 
 # --- warnings ------------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from zoo import hub
 from zoo.checkpoint import read_state_dict
 from zoo.errors import (
     ClassifierReinitializedWarning,
+    CreateArgumentError,
+    UnexpectedArgumentError,
     UnknownWeightsError,
     WeightsMismatchError,
-    ZooError,
 )
 from zoo.registry import REGISTRY, ModelEntry
 from zoo.weights import DEFAULT_WEIGHTS, WeightRecord
@@ -36,15 +37,6 @@ _MISSPELLING_CUTOFF = 0.8
 _SUGGESTION_CUTOFF = 0.6
 #: The prefix ``torch.nn.DataParallel`` / ``DistributedDataParallel`` put before every key they save.
 _DATA_PARALLEL_PREFIX = "module."
-
-
-class UnexpectedArgumentError(ZooError, TypeError):
-    """A keyword :func:`create` and the entry's builder do not take; the message names it and the accepted ones."""
-
-
-class CreateArgumentError(ZooError, ValueError):
-    """An argument of :func:`create` that cannot be used: a ``num_classes`` that is not a positive int, or
-    weight choices that contradict each other."""
 
 
 def create(

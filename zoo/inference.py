@@ -28,10 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.errors import ZooError
+from zoo.errors import InferenceError
+from zoo.options import DTYPES, TTA_MODES
 from zoo.weights import EvalProtocol
 
 __all__ = [
+    "TORCH_DTYPES",
     "TTA_MODES",
     "InferenceError",
     "network_input_size",
@@ -45,12 +47,10 @@ __all__ = [
     "upsample_logits",
 ]
 
-#: The test-time augmentations, as ``zoo-bench --tta`` and the ``tta`` column of result rows name them.
-TTA_MODES = ("none", "flip", "ms", "ms+flip")
-
-
-class InferenceError(ZooError, ValueError):
-    """Inference cannot run as asked: an unusable image, protocol, TTA mode or model output."""
+#: The torch dtype of each compute dtype of :data:`zoo.options.DTYPES` (fp32, or autocast to bf16 / fp16).
+TORCH_DTYPES: dict[str, torch.dtype] = dict(
+    zip(DTYPES, (torch.float32, torch.bfloat16, torch.float16), strict=True)
+)
 
 
 # ------------------------------------------------------------------------------------------- sizes

@@ -16,7 +16,7 @@ import platform
 
 import torch
 
-from zoo.errors import ZooError
+from zoo.errors import DeviceUnavailableError
 
 __all__ = [
     "ENVIRONMENT_ID_FIELDS",
@@ -27,14 +27,6 @@ __all__ = [
 ]
 
 
-class DeviceUnavailableError(ZooError):
-    """A device that is not a torch device, or that this machine (or this torch build) does not have."""
-
-
-#: The fields of :func:`environment` that can change a measured number (accuracy or speed). Python version and
-#: OS string are recorded but left out: they do not change what the model computes, and hashing them would
-#: split otherwise identical results into separate rows. ``device_type`` is in because the same machine's CPU
-#: and accelerator give different numbers while sharing the CPU model string.
 ENVIRONMENT_ID_FIELDS: tuple[str, ...] = (
     "device_type",
     "device_name",

@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.inference import network_input_sizes, predict_scores, tta_views
+from zoo.inference import TORCH_DTYPES, network_input_sizes, predict_scores, tta_views
 from zoo.metrics import ConfusionMatrix
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # For a model evaluated without trained weights (--allow-untrained): ImageNet statistics, original size,
 # padded to a multiple of 32 (the largest output stride of the registered encoders), whole image.
@@ -91,7 +89,7 @@ def evaluate(
     device = torch.device(device)
     model = model.to(device)
     matrix = ConfusionMatrix(num_classes, device=device)
-    autocast_dtype = DTYPES[dtype]
+    autocast_dtype = TORCH_DTYPES[dtype]
     state = {"batch_size": batch_size, "notes": []}
     buckets: dict[tuple[tuple[int, int], ...], list[_Pending]] = {}
     count = 0

@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
-from zoo.inference import upsample_logits
+from zoo.inference import TORCH_DTYPES, upsample_logits
+from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
 
 __all__ = [
     "COMPILE_MODES",
@@ -49,7 +49,6 @@ __all__ = [
     "peak_tflops",
 ]
 
-_TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Dense (no structured sparsity) peak TFLOP/s per dtype of known GPUs, keyed by a substring of
 #: ``torch.cuda.get_device_name``; the first match wins, so the more specific names come first. "tf32" is fp32
@@ -285,7 +284,7 @@ def _autocast(fn: Callable, device: torch.device, dtype: str) -> Callable:
         return fn
 
     def autocast_fn(x: torch.Tensor) -> Any:
-        with torch.autocast(device.type, dtype=_TORCH_DTYPES[dtype]):
+        with torch.autocast(device.type, dtype=TORCH_DTYPES[dtype]):
             return fn(x)
 
     return autocast_fn

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
+from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
 from zoo.registry import REGISTRY
 
 __all__ = ["SYNTHETIC_INPUT", "SpeedOutcome", "SpeedSweepOptions", "config_label", "run_speed_sweep"]

@@ -84,7 +84,7 @@ class SweepOptions:
     command: str = ""
 
     def __post_init__(self) -> None:
-        from zoo.bench.options import DTYPES, TTA_MODES
+        from zoo.options import DTYPES, TTA_MODES
 
         if self.batch_size < 1 or (self.limit is not None and self.limit < 1) or self.workers < 0:
             raise ValueError("batch_size and limit must be at least 1, workers at least 0")

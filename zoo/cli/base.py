@@ -15,7 +15,7 @@ from typing import Any
 
 from rich_argparse import RawDescriptionRichHelpFormatter
 
-from zoo.errors import ZooError
+from zoo.errors import UsageError
 
 __all__ = [
     "HelpFormatter",
@@ -36,11 +36,6 @@ __all__ = [
     "say",
     "subcommands",
 ]
-
-
-class UsageError(ZooError, ValueError):
-    """Command-line arguments that parse but do not fit together (``--size`` and ``--dataset`` both missing,
-    a malformed ``--shard``, a bad torchrun environment); the message names the flag and the value."""
 
 
 class HelpFormatter(RawDescriptionRichHelpFormatter):

@@ -13,7 +13,6 @@ import os
 from dataclasses import MISSING, fields
 from typing import Any
 
-from zoo.bench.options import COMPILE_MODES, DTYPES, TIMED_REGIONS, TTA_MODES
 from zoo.bench.speed_sweep import SpeedSweepOptions
 from zoo.bench.sweep import SweepOptions
 from zoo.cli.base import (
@@ -31,6 +30,7 @@ from zoo.cli.base import (
     positive_int,
     say,
 )
+from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS, TTA_MODES
 
 __all__ = ["add_bench_commands", "add_commands"]
 

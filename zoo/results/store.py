@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
-from zoo.errors import DuplicateResultError, ResultsFileError
+from zoo.errors import DuplicateResultError, ResultsFileError, UnsavedResultError
 from zoo.results.files import (
     CsvScan,
     Journal,
@@ -61,15 +61,6 @@ logger = logging.getLogger(__name__)
 # How many bytes before the end of what a writer has read it compares on its next append, to notice a file
 # rewritten in place by someone else (a rename, which zoo's own rewrites do, changes the inode and is seen anyway).
 _CHECK_BYTES = 64
-
-
-class UnsavedResultError(ResultsFileError):
-    """A measured row could not be written to its store; it was saved to :attr:`recovery_path` instead (or,
-    where no file could be written, the message carries it as JSON). The message says how to restore it."""
-
-    def __init__(self, message: str, recovery_path: Path | None = None) -> None:
-        super().__init__(message)
-        self.recovery_path = recovery_path
 
 
 @dataclass(frozen=True)
