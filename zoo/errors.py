@@ -100,6 +100,25 @@ class CheckpointNotFoundError(ZooError, FileNotFoundError):
     """A checkpoint path that does not exist (or is not a file)."""
 
 
+class CorruptArchiveError(DownloadError):
+    """A dataset archive that is not whole: cut short, spliced, not an archive at all, or a member failing its
+    CRC. The message names the archive, says what is wrong with it and what to do (delete it and download it
+    again); ``reason`` holds what is wrong, without the file name, for callers that word their own message.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str,
+        advice: str = "Delete it and download it again",
+        kind: str = "",
+    ) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.kind = kind
+        super().__init__(f"{path} is not a whole {kind + ' ' if kind else ''}archive: {reason}. {advice}")
+
+
 # --- datasets ------------------------------------------------------------------------------------------------
 
 

@@ -57,6 +57,9 @@ class Archive:
         checksum: the published digest, or ``None``; never invented.
         kind: ``"tar"`` or ``"zip"``.
         note: said to the user when downloading (why the archive cannot be verified, ...).
+        max_unpacked_bytes: the most its members may add up to, unpacked: the dataset's real size with a
+            generous margin. Extraction refuses an archive declaring more (a zip bomb, another file at the
+            URL) before writing anything; ``None``: no bound.
     """
 
     dataset: str
@@ -65,6 +68,7 @@ class Archive:
     checksum: str | None
     kind: str
     note: str = ""
+    max_unpacked_bytes: int | None = None
 
     @property
     def filename(self) -> str:
@@ -169,6 +173,8 @@ DATASETS: dict[str, DatasetSpec] = {
                 "md5",
                 "6cd6e144f989b92b3379bac3b3de84fd",  # published with the devkit; torchvision checks it too
                 "tar",
+                # the tar is uncompressed and about 2.0 GB, so its members add up to about 2.0 GB: twice that
+                max_unpacked_bytes=4_000_000_000,
             ),
             aliases=("voc2012", "pascal_voc"),
         ),
@@ -207,6 +213,8 @@ DATASETS: dict[str, DatasetSpec] = {
                 None,  # no checksum is published for this archive: none is invented here
                 "zip",
                 note="no checksum is published for ADEChallengeData2016.zip, so the download cannot be verified",
+                # a 923 MB zip of JPEGs and PNGs (which do not compress) unpacks to about 1 GB: 2.5 times that
+                max_unpacked_bytes=2_500_000_000,
             ),
             aliases=("ade", "ade20k_sceneparsing"),
         ),
