@@ -367,7 +367,7 @@ def test_checksum_mismatch_deletes_partial_and_names_digests(range_server, tmp_p
     root = tmp_path / "data"
     root.mkdir()
     part = root / "VOCtrainval_11-May-2012.tar.part"
-    part.write_bytes(b"X" * 100)  # wrong first bytes: the resumed file fails, then is downloaded from the start
+    part.write_bytes(b"X" * 100)  # wrong first bytes: the resumed file fails, then one from the start
     with pytest.raises(ChecksumError) as info:
         download_archive("voc", root, progress=False)
     message = str(info.value)
