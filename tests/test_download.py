@@ -330,6 +330,17 @@ def test_check_archive_reads_the_zip_directory_and_every_crc(tmp_path):
         assert str(tmp_path / name) in str(info.value)
 
 
+def test_a_whole_archive_of_something_else_is_not_kept(host, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("SomethingElse/readme.txt", "not ADE20K")
+    host.files[ADE] = buffer.getvalue()
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match="held no ADEChallengeData2016/ folder; it was deleted"):
+        download_archive("ade20k", root, progress=False, keep_archive=True)
+    assert not (root / "ADEChallengeData2016.zip").exists()  # the next run downloads again, not reuses it
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 2. resuming never splices: 416, garbage .part files, servers that ignore Range
 

@@ -177,7 +177,7 @@ def download_archive(
         _say(f"{archive.note}; its structure is checked instead (every member readable, zip CRCs matching)")
     if final.is_file():
         try:
-            _check_download(archive, final, _digest_file(archive, final), url)
+            _check_download(archive, final, _digest_file(archive, final))
         except (ChecksumError, CorruptArchiveError) as error:
             logger.warning(
                 "%s, kept from an earlier run, is not the archive (%s): downloading it again", final, error
@@ -199,7 +199,11 @@ def download_archive(
         raise UnsafeArchiveError(f"{error}; the archive was deleted") from None
     target = dataset_root(key, root)
     if not target.is_dir():
-        raise DownloadError(f"{final}: unpacked into {root}, but it held no {target.name}/ folder")
+        final.unlink()  # not the dataset's archive: reusing it on the next run would fail the same way
+        raise DownloadError(
+            f"{final}: unpacked into {root}, but it held no {target.name}/ folder; it was deleted: check the URL "
+            f"{url} (or $ZOO_DATA_MIRROR), then {again}"
+        )
     if not keep_archive:
         final.unlink()
     return target
@@ -212,7 +216,7 @@ def _download(url: str, part: Path, final: Path, archive: Archive, progress: boo
         resumed = part.is_file() and part.stat().st_size > 0
         digest = _fetch_resuming(url, part, archive, progress)
         try:
-            _check_download(archive, part, digest, url)
+            _check_download(archive, part, digest)
         except UnsafeArchiveError as error:  # a bomb is a bomb again: not downloaded twice
             part.unlink(missing_ok=True)
             raise UnsafeArchiveError(f"{url}: {error}; the download was deleted") from None
@@ -226,7 +230,7 @@ def _download(url: str, part: Path, final: Path, archive: Archive, progress: boo
                     f"  the downloaded file {part} was deleted (the server may hold another file than the one "
                     "published)"
                 ) from None
-            logger.warning("%s; downloading it again from the start", _first_line(error))
+            logger.warning("%s (from %s); downloading it again from the start", _first_line(error), url)
         except CorruptArchiveError as error:
             part.unlink(missing_ok=True)
             if attempt == 2:
@@ -265,7 +269,7 @@ def _digest_file(archive: Archive, path: Path) -> str:
     return hasher.hexdigest()
 
 
-def _check_download(archive: Archive, path: Path, digest: str, url: str) -> None:
+def _check_download(archive: Archive, path: Path, digest: str) -> None:
     """Check a downloaded ``path``: against the published checksum, or (none published) its structure.
 
     Raises:
@@ -275,8 +279,8 @@ def _check_download(archive: Archive, path: Path, digest: str, url: str) -> None
     if archive.checksum is not None:
         if digest != archive.checksum.lower():
             raise ChecksumError(
-                f"checksum mismatch for {archive.filename} downloaded from {url}: expected "
-                f"{archive.checksum_algorithm} {archive.checksum.lower()}, got {digest}"
+                f"checksum mismatch for {path}: expected {archive.checksum_algorithm} "
+                f"{archive.checksum.lower()}, got {digest}"
             )
         return
     check_archive(path, archive.kind, max_unpacked_bytes=archive.max_unpacked_bytes)
