@@ -230,7 +230,7 @@ def _download(url: str, part: Path, final: Path, archive: Archive, progress: boo
                     f"  the downloaded file {part} was deleted (the server may hold another file than the one "
                     "published)"
                 ) from None
-            logger.warning("%s (from %s); downloading it again from the start", _first_line(error), url)
+            logger.warning("%s (from %s); downloading it again from the start", error, url)
         except CorruptArchiveError as error:
             part.unlink(missing_ok=True)
             if attempt == 2:
@@ -251,10 +251,6 @@ def _download(url: str, part: Path, final: Path, archive: Archive, progress: boo
         else:
             os.replace(part, final)
             return
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0]
 
 
 def _hasher(archive: Archive):
@@ -530,7 +526,13 @@ def _read_archive(path: Path, kind: str):
                 handle = opened.enter_context(zipfile.ZipFile(path))
                 members = [_zip_member(info) for info in handle.infolist()]
         except _READ_ERRORS as error:
-            raise CorruptArchiveError(path, _reason(error), kind=kind) from None
+            what = (
+                "its headers cannot be read to the end"
+                if kind == "tar"
+                else "its central directory cannot be read"
+            )
+            reason = f"{what} ({_reason(error)}): it was cut short, or is damaged or not an archive"
+            raise CorruptArchiveError(path, reason, kind=kind) from None
         yield handle, members
 
 
