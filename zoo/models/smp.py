@@ -1,21 +1,34 @@
 """segmentation_models_pytorch: every architecture on every encoder it accepts, plus ``tu-`` timm encoders.
 
-Which encoders an architecture accepts is read from a manifest generated from the installed smp
-(:mod:`zoo.models._smp_manifest`), so that listing names never imports smp; ``tests/test_smp_family.py``
-recomputes it. Regenerate it after an smp upgrade with ``python -m zoo.models.smp``.
+Which encoders an architecture accepts, and which keywords its constructor takes, is read from a manifest
+generated from the installed smp (:mod:`zoo.models._smp_manifest`, written by
+``scripts/generate_smp_manifest.py``), so that listing names never imports smp; ``tests/test_smp_family.py``
+regenerates it and compares.
 
 ``tu-{timm model}`` encoders (any timm model that can return feature maps) are made on demand: they are
 resolved when named and listed only with ``include_on_demand=True``, because there are thousands.
+
+Logit upsampling. smp's ``SegmentationHead`` upsamples the decoder's logits with
+``nn.Upsample(mode="bilinear", align_corners=True)``. Where zoo registers checkpoints whose reference
+implementation resizes them with ``align_corners=False`` (:data:`ALIGN_CORNERS_FALSE`: SegFormer, as NVlabs
+and mmseg's ``resize(seg_logits, size=img_shape, align_corners=False)``; UPerNet, as mmseg and transformers'
+``UperNetForSemanticSegmentation``), zoo's builds use ``align_corners=False``: with everything else fixed,
+the other flag changes the argmax of about 5% of pixels. The head keeps its module names, so checkpoints load
+as published. The other architectures keep smp's head; compared with their references: DeepLabV3+ matches
+TF DeepLab (``align_corners=True``), DPT matches the original (``align_corners=True`` in its head); PSPNet
+(mmseg: ``False``) and FPN (detectron2's semantic FPN: ``False``) differ, but zoo registers no checkpoint for
+them, so there is nothing a record could be measured against.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import replace
+import inspect
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES
-from zoo.models._smp_manifest import ARCHITECTURES
+from zoo.models._smp_manifest import ARCHITECTURES, KEYWORDS
+from zoo.models.arguments import InvalidModelArgumentError, check_keywords, check_num_classes
 from zoo.registry import FAMILY_PRIORITY, REGISTRY, ModelEntry
 from zoo.weights import EvalProtocol, ReportedMetric, WeightRecord
 
@@ -40,29 +53,120 @@ SMP_CLASSES: dict[str, tuple[str, str]] = {
 TIMM_PREFIX = "tu-"
 DPT_LISTED_ENCODERS = ("tu-vit_base_patch16_384", "tu-vit_large_patch16_384")
 
+#: Architectures whose logits zoo upsamples with ``align_corners=False``, as their reference implementations.
+ALIGN_CORNERS_FALSE = frozenset({"segformer", "upernet"})
 
-def build(
-    architecture: str,
-    encoder: str,
-    num_classes: int = 21,
-    *,
-    encoder_weights: str | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Build ``smp.{Architecture}(encoder_name=encoder, classes=num_classes, ...)``.
+# smp keywords zoo sets itself: the entry fixes the encoder, ``num_classes`` is smp's ``classes``, zoo's
+# ``encoder_weights`` defaults to None (smp's to "imagenet", a download), and ``aux_params`` would make the
+# model return a (logits, labels) pair instead of zoo's one logits tensor.
+_SET_BY_ZOO = frozenset({"encoder_name", "encoder_weights", "classes", "aux_params"})
 
-    Args:
-        architecture: zoo's architecture name (``deeplabv3plus``).
-        encoder: smp's encoder name (``resnet101``, ``mit_b2``, ``tu-convnext_tiny``).
-        num_classes: output channels.
+
+@dataclass(frozen=True)
+class SmpBuilder:
+    """Builds ``smp.{Architecture}(encoder_name=encoder, classes=num_classes, ...)`` for one registry entry.
+
+    Its signature (``inspect.signature(builder)``) lists every keyword it takes: ``num_classes``,
+    ``encoder_weights``, ``encoder_kwargs`` and the smp constructor's own keywords with smp's defaults
+    (``decoder_channels``, ``encoder_depth``, ``activation``...), read from the manifest. Anything else is
+    refused, because smp would pass it to the encoder, which ignores it for every non-timm encoder:
+    ``pretrained=True`` used to give a random model without a word.
+
+    Args (of a call):
+        num_classes: output channels, a positive int.
         encoder_weights: ``None`` (default: nothing is downloaded), or the encoder's pretraining as smp
             names it (``"imagenet"``; ``True`` for ``tu-`` encoders).
-        **kwargs: passed to the smp class (``decoder_channels``, ``encoder_depth``, ``activation``...).
-    """
-    import segmentation_models_pytorch as smp
+        encoder_kwargs: options for a ``tu-`` encoder's ``timm.create_model`` (``img_size``,
+            ``dynamic_img_size``, ``drop_path_rate``...); refused for smp's own encoders, which ignore them.
+        **smp keywords**: the architecture's constructor keywords, as listed by the signature.
 
-    model_class = getattr(smp, SMP_CLASSES[architecture][0])
-    return model_class(encoder_name=encoder, encoder_weights=encoder_weights, classes=num_classes, **kwargs)
+    Returns:
+        The smp model, mapping ``(N, in_channels, H, W)`` to ``(N, num_classes, H, W)`` logits (``H, W``
+        multiples of the encoder's output stride). For :data:`ALIGN_CORNERS_FALSE` architectures the head
+        upsamples with ``align_corners=False``.
+
+    Raises:
+        UnknownModelArgumentError: (a ``TypeError``) a keyword this builder does not take, named.
+        InvalidModelArgumentError: (a ``ValueError``) ``num_classes`` not a positive int; ``encoder_kwargs``
+            for a non-timm encoder or repeating another keyword.
+    """
+
+    architecture: str
+    encoder: str
+
+    @property
+    def smp_keywords(self) -> dict[str, Any]:
+        """The smp constructor keywords this builder passes on, with smp's defaults."""
+        return {k: v for k, v in KEYWORDS[self.architecture].items() if k not in _SET_BY_ZOO}
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters = [
+            inspect.Parameter(
+                "num_classes", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=21, annotation=int
+            ),
+            inspect.Parameter("encoder_weights", keyword, default=None, annotation="str | bool | None"),
+            inspect.Parameter("encoder_kwargs", keyword, default=None, annotation="Mapping[str, Any] | None"),
+            *(inspect.Parameter(name, keyword, default=value) for name, value in self.smp_keywords.items()),
+        ]
+        return inspect.Signature(parameters)
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture}-{self.encoder}"
+
+    def __call__(
+        self,
+        num_classes: int = 21,
+        *,
+        encoder_weights: str | bool | None = None,
+        encoder_kwargs: dict[str, Any] | None = None,
+        **smp_options: Any,
+    ) -> Any:
+        check_num_classes(num_classes, self.name)
+        check_keywords(smp_options, list(self.__signature__.parameters), self.name)
+        encoder_kwargs = dict(encoder_kwargs or {})
+        if encoder_kwargs and not self.encoder.startswith(TIMM_PREFIX):
+            raise InvalidModelArgumentError(
+                f"{self.name}: encoder_kwargs {sorted(encoder_kwargs)} apply only to 'tu-' (timm) encoders; "
+                f"smp ignores them for {self.encoder!r}"
+            )
+        repeated = sorted(encoder_kwargs.keys() & (set(KEYWORDS[self.architecture]) | {"num_classes"}))
+        if repeated:
+            raise InvalidModelArgumentError(
+                f"{self.name}: encoder_kwargs repeat constructor keywords {repeated}; pass them directly"
+            )
+        import segmentation_models_pytorch as smp
+
+        model_class = getattr(smp, SMP_CLASSES[self.architecture][0])
+        model = model_class(
+            encoder_name=self.encoder,
+            encoder_weights=encoder_weights,
+            classes=num_classes,
+            **smp_options,
+            **encoder_kwargs,
+        )
+        if self.architecture in ALIGN_CORNERS_FALSE:
+            upsample_logits_without_align_corners(model)
+        return model
+
+
+def upsample_logits_without_align_corners(model: Any) -> Any:
+    """Make an smp model's ``SegmentationHead`` upsample bilinearly with ``align_corners=False``.
+
+    The head is ``Sequential(conv, upsample, activation)``; only the parameter-free ``upsample`` is
+    replaced, by the same scale factor, so the state dict keys stay those of published checkpoints. As smp
+    requires input sides divisible by the output stride, scaling by the factor gives exactly the input size
+    (what the reference's ``resize(logits, size=image_shape)`` does).
+    """
+    from torch import nn
+
+    head = model.segmentation_head
+    upsample = head[1]
+    if isinstance(upsample, nn.Upsample) and upsample.mode == "bilinear":
+        head[1] = nn.Upsample(scale_factor=upsample.scale_factor, mode="bilinear", align_corners=False)
+    return model
 
 
 def _entry(architecture: str, encoder: str, weights: tuple[WeightRecord, ...] = ()) -> ModelEntry:
@@ -71,7 +175,7 @@ def _entry(architecture: str, encoder: str, weights: tuple[WeightRecord, ...] = 
         architecture=architecture,
         encoder=encoder,
         family=FAMILY,
-        builder=functools.partial(build, architecture, encoder),
+        builder=SmpBuilder(architecture, encoder),
         paper=paper,
         weights=weights,
         priority=FAMILY_PRIORITY[FAMILY],
@@ -224,82 +328,3 @@ def _register() -> None:
 
 
 _register()
-
-
-def accepted_encoders(architecture: str) -> tuple[str, ...]:
-    """The smp encoders that ``architecture``'s constructor accepts, asked of the installed smp.
-
-    Constructors run on the meta device (no memory, no init cost); the few encoders that cannot be built
-    there (they call ``.item()`` while building) are built on the CPU instead. Only a ``ValueError`` or
-    ``KeyError``, smp's way of refusing a combination, counts as "not accepted".
-    """
-    import warnings
-
-    import segmentation_models_pytorch as smp
-    import torch
-
-    model_class = getattr(smp, SMP_CLASSES[architecture][0])
-    accepted = []
-    for encoder in smp.encoders.get_encoder_names():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                try:
-                    with torch.device("meta"):
-                        model_class(encoder_name=encoder, encoder_weights=None, classes=2)
-                except RuntimeError:
-                    model_class(encoder_name=encoder, encoder_weights=None, classes=2)
-            except (ValueError, KeyError):
-                continue
-        accepted.append(encoder)
-    return tuple(accepted)
-
-
-def _write_manifest(path: str) -> None:
-    import json
-
-    import segmentation_models_pytorch as smp
-
-    encoders = smp.encoders.get_encoder_names()
-    accepted = {a: set(accepted_encoders(a)) for a in SMP_CLASSES}
-    refused = {a: [e for e in encoders if e not in accepted[a]] for a in SMP_CLASSES}
-    lines = [
-        '"""Generated by `python -m zoo.models.smp` from the installed segmentation_models_pytorch: do not edit.',
-        "",
-        "Every smp encoder, and the ones each architecture's constructor refuses (tests/test_smp_family.py",
-        "recomputes this).",
-        '"""',
-        "",
-        f"SMP_VERSION = {json.dumps(smp.__version__)}",
-        "",
-        "ENCODERS: tuple[str, ...] = (",
-        *(f"    {json.dumps(e)}," for e in encoders),
-        ")",
-        "",
-        "REFUSED: dict[str, tuple[str, ...]] = {",
-    ]
-    for architecture, names in refused.items():
-        if len(names) == len(encoders):
-            lines.append(f"    {json.dumps(architecture)}: ENCODERS,")
-        else:
-            lines.append(
-                f"    {json.dumps(architecture)}: ({''.join(json.dumps(e) + ', ' for e in names).rstrip()}),"
-            )
-    lines += [
-        "}",
-        "",
-        "ARCHITECTURES: dict[str, tuple[str, ...]] = {",
-        "    architecture: tuple(e for e in ENCODERS if e not in refused) for architecture, refused in REFUSED.items()",
-        "}",
-    ]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-if __name__ == "__main__":
-    import pathlib
-
-    _write_manifest(str(pathlib.Path(__file__).with_name("_smp_manifest.py")))
-    import segmentation_models_pytorch
-
-    print(f"wrote zoo/models/_smp_manifest.py for smp {segmentation_models_pytorch.__version__}")

@@ -7,9 +7,11 @@ are, parameter counts equal the published ones) and skips the auxiliary head at 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from zoo.classes import VOC_CLASSES
+from zoo.models.arguments import InvalidModelArgumentError, check_num_classes, keyword_checked
 from zoo.registry import register_model
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord
 
@@ -58,7 +60,14 @@ def _enum_name(builder: str) -> str:
     return f"{acronyms[parts[0]]}_{rest}_Weights"
 
 
-def _build(builder: str, num_classes: int, encoder_weights: str | None, aux: bool, **kwargs: Any) -> Any:
+def _build(builder: str, num_classes: int, encoder_weights: str | None, aux_loss: bool | None) -> Any:
+    """torchvision's ``builder`` without its weights, wrapped to return logits; ``aux_loss=None``: no aux head."""
+    check_num_classes(num_classes, builder)
+    backbone_name = builder.split("_", 1)[1]
+    if encoder_weights not in ("imagenet", None):
+        raise InvalidModelArgumentError(
+            f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
+        )
     from torchvision.models import segmentation
 
     backbone_weights = None
@@ -68,14 +77,11 @@ def _build(builder: str, num_classes: int, encoder_weights: str | None, aux: boo
         backbone_weights = {
             "resnet50": ResNet50_Weights.IMAGENET1K_V1,
             "resnet101": ResNet101_Weights.IMAGENET1K_V1,
-            "mobilenet": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
-        }[builder.split("_")[1]]
-    elif encoder_weights is not None:
-        raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
-    if aux:
-        kwargs.setdefault("aux_loss", True)
+            "mobilenet_v3_large": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+        }[backbone_name]
+    options = {} if aux_loss is None else {"aux_loss": aux_loss}
     model = getattr(segmentation, builder)(
-        weights=None, weights_backbone=backbone_weights, num_classes=num_classes, **kwargs
+        weights=None, weights_backbone=backbone_weights, num_classes=num_classes, **options
     )
     from zoo.models._torchvision_nets import TorchvisionSegmenter
 
@@ -88,10 +94,20 @@ _LRASPP = "https://arxiv.org/abs/1905.02244"
 _BUILDER_DOC = """torchvision's ``{builder}``, returning logits at the input size.
 
     Args:
-        num_classes: output channels (21 for the published VOC-label weights).
-        encoder_weights: ``"imagenet"`` loads torchvision's ImageNet backbone; ``None`` (default) does not.
-        **kwargs: passed to ``torchvision.models.segmentation.{builder}``.
+        num_classes: output channels, a positive int (21 for the published VOC-label weights).
+        encoder_weights: ``"imagenet"`` loads torchvision's ImageNet backbone; ``None`` (default) does not.{aux}
+
+    Returns:
+        A :class:`~zoo.models._torchvision_nets.TorchvisionSegmenter` mapping ``(N, 3, H, W)`` floats to
+        ``(N, num_classes, H, W)`` logits; the auxiliary head, if built, is skipped at inference.
+
+    Raises:
+        TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
+        InvalidModelArgumentError: ``num_classes`` not a positive int, or another ``encoder_weights``.
     """
+_AUX_DOC = """
+        aux_loss: build torchvision's auxiliary FCN head (default ``True``: the published checkpoints have
+            it, and loading them strictly needs it; ``False`` leaves it out)."""
 
 
 @register_model(
@@ -101,8 +117,9 @@ _BUILDER_DOC = """torchvision's ``{builder}``, returning logits at the input siz
     description="FCN head on a dilated ResNet-50 (torchvision)",
     weights=[_coco_voc("fcn_resnet50", "fcn_resnet50_coco-1167a1af.pth", 35_322_218, 60.5, 91.4, 152.717)],
 )
-def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("fcn_resnet50", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True) -> Any:
+    return _build("fcn_resnet50", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -112,8 +129,9 @@ def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, *
     description="FCN head on a dilated ResNet-101 (torchvision)",
     weights=[_coco_voc("fcn_resnet101", "fcn_resnet101_coco-7ecb50ca.pth", 54_314_346, 63.7, 91.9, 232.738)],
 )
-def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("fcn_resnet101", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True) -> Any:
+    return _build("fcn_resnet101", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -127,8 +145,11 @@ def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, 
         )
     ],
 )
-def deeplabv3_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("deeplabv3_resnet50", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def deeplabv3_resnet50(
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
+) -> Any:
+    return _build("deeplabv3_resnet50", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -142,8 +163,11 @@ def deeplabv3_resnet50(num_classes: int = 21, *, encoder_weights: str | None = N
         )
     ],
 )
-def deeplabv3_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("deeplabv3_resnet101", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def deeplabv3_resnet101(
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
+) -> Any:
+    return _build("deeplabv3_resnet101", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -162,10 +186,11 @@ def deeplabv3_resnet101(num_classes: int = 21, *, encoder_weights: str | None = 
         )
     ],
 )
+@keyword_checked
 def deeplabv3_mobilenet_v3_large(
-    num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
 ) -> Any:
-    return _build("deeplabv3_mobilenet_v3_large", num_classes, encoder_weights, aux=True, **kwargs)
+    return _build("deeplabv3_mobilenet_v3_large", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -184,10 +209,9 @@ def deeplabv3_mobilenet_v3_large(
         )
     ],
 )
-def lraspp_mobilenet_v3_large(
-    num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any
-) -> Any:
-    return _build("lraspp_mobilenet_v3_large", num_classes, encoder_weights, aux=False, **kwargs)
+@keyword_checked
+def lraspp_mobilenet_v3_large(num_classes: int = 21, *, encoder_weights: str | None = None) -> Any:
+    return _build("lraspp_mobilenet_v3_large", num_classes, encoder_weights, aux_loss=None)
 
 
 for _builder in (
@@ -198,4 +222,5 @@ for _builder in (
     deeplabv3_mobilenet_v3_large,
     lraspp_mobilenet_v3_large,
 ):
-    _builder.__doc__ = _BUILDER_DOC.format(builder=_builder.__name__)
+    _has_aux = "aux_loss" in inspect.signature(_builder).parameters
+    _builder.__doc__ = _BUILDER_DOC.format(builder=_builder.__name__, aux=_AUX_DOC if _has_aux else "")
