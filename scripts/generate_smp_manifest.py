@@ -9,7 +9,7 @@ constructor refuses, and each constructor's keyword arguments with their default
 installed smp by building the models, never copied from its documentation.
 
 Building 12 architectures on ~80 encoders for real would take minutes, so the constructors run with
-:func:`shapes_only` (parameters and buffers live on the ``meta`` device and their in-place initialisation
+:func:`zoo.models.shapes.shapes_only` (parameters and buffers live on the ``meta`` device and their in-place initialisation
 is skipped: the constructor's control flow, and so what it refuses, is unchanged) and with
 :func:`encoders_built_once` (architectures that ask ``get_encoder`` for the same encoder with the same
 arguments share one build, since ``get_encoder`` is where smp refuses an encoder that cannot be dilated).
@@ -29,53 +29,17 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = REPO_ROOT / "zoo" / "models" / "_smp_manifest.py"
 
+if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+from zoo.models.shapes import shapes_only  # noqa: E402
+
 
 def architectures() -> dict[str, Any]:
     """smp's architecture names (zoo's too) -> model classes, from smp's own table."""
     import segmentation_models_pytorch as smp
 
     return dict(smp.MODEL_ARCHITECTURES_MAPPING)
-
-
-@contextlib.contextmanager
-def shapes_only() -> Iterator[None]:
-    """Modules built inside this context hold ``meta`` tensors and skip in-place initialisation.
-
-    Parameters and buffers are moved to the ``meta`` device as they are registered (what
-    ``accelerate.init_empty_weights`` does), so nothing is allocated; in-place operations on meta tensors
-    (``uniform_``, ``trunc_normal_``'s ``erfinv_``/``clamp_``...) return at once, since meta kernels run
-    through slow Python references and their results are never read. Tensors a constructor makes for its
-    own arithmetic (``torch.linspace(...).item()`` for drop-path rates) stay on the CPU, so it still runs.
-    """
-    import torch
-    from torch import nn
-    from torch.overrides import TorchFunctionMode
-
-    class SkipInPlaceOnMeta(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            name = getattr(func, "__name__", "")
-            in_place = name.endswith("_") and not name.startswith("_")
-            if in_place and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-                return args[0]
-            return func(*args, **(kwargs or {}))
-
-    meta = torch.device("meta")
-    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
-
-    def parameter_on_meta(module, name, param):
-        if param is not None:
-            param = nn.Parameter(param.to(meta), requires_grad=param.requires_grad)
-        register_parameter(module, name, param)
-
-    def buffer_on_meta(module, name, tensor, persistent=True):
-        register_buffer(module, name, None if tensor is None else tensor.to(meta), persistent)
-
-    nn.Module.register_parameter, nn.Module.register_buffer = parameter_on_meta, buffer_on_meta
-    try:
-        with SkipInPlaceOnMeta():
-            yield
-    finally:
-        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import pytest
@@ -67,3 +68,27 @@ def test_create_forwards_builder_arguments():
 def test_create_with_an_unknown_tag_names_the_known_ones():
     with pytest.raises(zoo.UnknownWeightsError, match="coco_voc"):
         zoo.create("lraspp-mobilenet_v3_large", weights="voc2012")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["unet-resnet18", "deeplabv3-resnet101", "lraspp-mobilenet_v3_large", "fcn8s-vgg16", "unet-original"],
+)
+def test_create_refuses_a_keyword_the_builder_does_not_take(name):
+    """A misspelt or foreign keyword used to be swallowed: a silently random model."""
+    with pytest.raises(TypeError, match="pretrianed"):
+        zoo.create(name, pretrianed=True)
+
+
+@pytest.mark.parametrize(("family", "architecture"), architectures(), ids=lambda v: v)
+def test_every_builder_has_an_explicit_signature(family, architecture):
+    builder = zoo.info(small_model_name(family, architecture)).builder
+    parameters = inspect.signature(builder).parameters
+    assert "num_classes" in parameters
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+@pytest.mark.parametrize("name", ["unet-resnet18", "deeplabv3-resnet101", "fcn8s-vgg16", "unet-original"])
+def test_num_classes_is_checked_by_every_family(name):
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        zoo.create(name, num_classes=0)

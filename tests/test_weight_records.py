@@ -5,9 +5,12 @@ from __future__ import annotations
 import warnings
 
 import pytest
+import torch
+import torchvision
 
 import zoo
 from zoo.classes import LABEL_SPACES
+from zoo.models.shapes import shapes_only
 
 RECORDS = [(entry, record) for entry in zoo.REGISTRY.entries() for record in entry.weights]
 IDS = [f"{entry.name}.{record.tag}" for entry, record in RECORDS]
@@ -18,7 +21,8 @@ def count_parameters(model) -> int:
 
 
 def build_without_weights(entry, record):
-    with warnings.catch_warnings():
+    """The record's architecture on the meta device: shapes and parameter counts, no memory, no init cost."""
+    with warnings.catch_warnings(), shapes_only():
         warnings.simplefilter("ignore")
         return entry.builder(num_classes=record.num_classes, **record.model_kwargs)
 
@@ -51,6 +55,54 @@ def test_torchvision_checksums_are_the_published_prefixes():
     for entry, record in TORCHVISION:
         assert record.checksum == "prefix" and len(record.sha256) == 8
         assert record.filename.endswith(f"-{record.sha256}.pth"), entry.name
+
+
+# zoo's tag -> the member of torchvision's weights enum it stands for
+TORCHVISION_MEMBERS = {"coco_voc": "COCO_WITH_VOC_LABELS_V1"}
+
+
+def torchvision_weights(entry, record):
+    """The installed torchvision's own ``Weights`` member for a record: its meta is static data, no download."""
+    enum = torchvision.models.get_model_weights(entry.builder.__name__)
+    return enum[TORCHVISION_MEMBERS[record.tag]]
+
+
+@pytest.mark.parametrize(("entry", "record"), TORCHVISION, ids=[f"{e.name}.{r.tag}" for e, r in TORCHVISION])
+def test_torchvision_records_are_what_torchvision_publishes(entry, record):
+    """Every figure of the record equals the installed torchvision's ``Weights.meta``: none is copied by hand."""
+    weights = torchvision_weights(entry, record)
+    meta = weights.meta
+    assert record.url == weights.url
+    assert record.sha256 == weights.url.rsplit("-", 1)[1].removesuffix(".pth")
+    assert record.num_params == meta["num_params"]
+    ((metrics_dataset, metrics),) = meta["_metrics"].items()
+    for name, key in (("mIoU", "miou"), ("pixel_acc", "pixel_acc")):
+        reported = record.reported_metric(name)
+        assert (reported.value, reported.dataset) == (metrics[key], metrics_dataset)
+    assert record.reported_metric("GMACs").value == meta["_ops"]
+    categories = ["background" if c == "__background__" else c for c in meta["categories"]]
+    assert list(record.class_names) == categories
+    assert meta["recipe"].startswith("https://github.com/pytorch/vision/")
+
+
+@pytest.mark.parametrize(("entry", "record"), TORCHVISION, ids=[f"{e.name}.{r.tag}" for e, r in TORCHVISION])
+def test_torchvision_protocols_are_the_weights_transforms(entry, record):
+    transforms = torchvision_weights(entry, record).transforms()
+    protocol = record.protocol
+    assert (protocol.resize, protocol.resize_size) == ("shorter_side", tuple(transforms.resize_size))
+    assert (protocol.mean, protocol.std) == (tuple(transforms.mean), tuple(transforms.std))
+    assert protocol.value_scale == 1.0 and protocol.channel_order == "RGB"  # ToTensor-style [0, 1] RGB
+    assert protocol.interpolation == transforms.interpolation.value
+    assert protocol.inference == "whole" and protocol.size_divisor is None
+
+
+@pytest.mark.parametrize(("entry", "record"), TORCHVISION, ids=[f"{e.name}.{r.tag}" for e, r in TORCHVISION])
+def test_torchvision_models_take_the_published_minimum_size(entry, record):
+    height, width = torchvision_weights(entry, record).meta["min_size"]
+    model = build_without_weights(entry, record).eval()
+    with torch.no_grad():
+        logits = model(torch.empty(1, 3, height, width, device="meta"))
+    assert logits.shape == (1, record.num_classes, height, width)
 
 
 SEGFORMER_WITH_PARAMS = [(e, r) for e, r in RECORDS if r.reported_metric("params_M")]
