@@ -10,6 +10,7 @@ import torchvision
 
 import zoo
 from zoo.classes import LABEL_SPACES
+from zoo.inference import network_input_size
 from zoo.models.shapes import shapes_only
 
 RECORDS = [(entry, record) for entry in zoo.REGISTRY.entries() for record in entry.weights]
@@ -28,7 +29,8 @@ def build_without_weights(entry, record):
 
 
 def test_the_shipped_records_are_there():
-    assert len(RECORDS) == 18  # six torchvision weights, SegFormer B0-B5 on ADE20K and on Cityscapes
+    # six torchvision weights, SegFormer B0-B5 on ADE20K and on Cityscapes, smp's eight UPerNet and one DPT
+    assert len(RECORDS) == 27
 
 
 @pytest.mark.parametrize(("entry", "record"), RECORDS, ids=IDS)
@@ -115,6 +117,24 @@ def test_segformer_parameter_counts_round_to_the_papers(entry, record):
     """Also checks the decoder width each record asks for (256 for B0/B1, 768 above)."""
     millions = count_parameters(build_without_weights(entry, record)) / 1e6
     assert round(millions, 1) == record.reported_metric("params_M").value
+
+
+# A typical image of each label space (height, width): VOC and COCO photos, ADE20K's landscape, Cityscapes.
+TYPICAL_IMAGE = {"voc": (375, 500), "ade20k": (512, 683), "cityscapes": (1024, 2048)}
+
+
+@pytest.mark.parametrize(("entry", "record"), RECORDS, ids=IDS)
+def test_the_model_takes_the_inputs_its_protocol_makes(entry, record):
+    """The record's model_kwargs build a model that accepts what zoo.inference feeds it under the protocol."""
+    protocol = record.protocol
+    if protocol.inference == "slide":
+        height, width = protocol.crop_size
+    else:
+        height, width = network_input_size(*TYPICAL_IMAGE[record.dataset], protocol)
+    model = build_without_weights(entry, record).eval()
+    with torch.no_grad():
+        logits = model(torch.empty(1, 3, height, width, device="meta"))
+    assert logits.shape == (1, record.num_classes, height, width)
 
 
 def test_unverified_weights_are_the_ones_without_a_checksum():

@@ -313,6 +313,142 @@ def _segformer_weight_table() -> dict[str, tuple[WeightRecord, ...]]:
     }
 
 
+# -- UPerNet weights: mmsegmentation's ADE20K checkpoints, via transformers, converted by smp to smp-hub ----
+
+_MMSEG_README = "open-mmlab/mmsegmentation configs/{}/README.md, ADE20K table"
+_UPERNET_LICENSE = (
+    "MIT per transformers' openmmlab/upernet-* model cards (the checkpoints are mmsegmentation's); "
+    "the smp-hub card's licence could not be read here"
+)
+_UPERNET_CONVERSION = (
+    "mmsegmentation's checkpoint {checkpoint}, converted to transformers' openmmlab/upernet-{name} and from "
+    "there by smp's scripts/models-conversions/upernet-hf-to-smp.py to smp-hub/upernet-{name}"
+)
+
+
+@dataclass(frozen=True)
+class _UperNetRelease:
+    """One of the UPerNet checkpoints smp published, and mmseg's figures for the checkpoint it came from."""
+
+    name: str  # smp-hub/upernet-{name}
+    encoder: str
+    crop: int  # mmseg's training crop: 512, or 640 for the ImageNet-22k ConvNeXt-L/XL
+    miou: float  # mmseg's single-scale mIoU, ADE20K val
+    miou_ms_flip: float
+    checkpoint: str  # the mmseg checkpoint transformers converted (its convert_*_upernet_to_pytorch.py)
+
+
+_UPERNET_RELEASES = (
+    _UperNetRelease("convnext-tiny", "tu-convnext_tiny", 512, 46.11, 46.62,
+                    "upernet_convnext_tiny_fp16_512x512_160k_ade20k_20220227_124553-cad485de.pth"),
+    _UperNetRelease("convnext-small", "tu-convnext_small", 512, 48.56, 49.02,
+                    "upernet_convnext_small_fp16_512x512_160k_ade20k_20220227_131208-1b1e394f.pth"),
+    _UperNetRelease("convnext-base", "tu-convnext_base", 512, 48.71, 49.54,
+                    "upernet_convnext_base_fp16_512x512_160k_ade20k_20220227_181227-02a24fc6.pth"),
+    _UperNetRelease("convnext-large", "tu-convnext_large", 640, 53.16, 53.38,
+                    "upernet_convnext_large_fp16_640x640_160k_ade20k_20220226_040532-e57aa54d.pth"),
+    _UperNetRelease("convnext-xlarge", "tu-convnext_xlarge", 640, 53.58, 54.11,
+                    "upernet_convnext_xlarge_fp16_640x640_160k_ade20k_20220226_080344-95fc38c2.pth"),
+    _UperNetRelease("swin-tiny", "tu-swin_tiny_patch4_window7_224", 512, 44.41, 45.79,
+                    "upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K_20210531_112542-e380ad3e.pth"),
+    _UperNetRelease("swin-small", "tu-swin_small_patch4_window7_224", 512, 47.72, 49.24,
+                    "upernet_swin_small_patch4_window7_512x512_160k_ade20k_pretrain_224x224_1K_20210526_192015-ee2fff1c.pth"),
+    _UperNetRelease("swin-large", "tu-swin_large_patch4_window12_384", 512, 52.25, 54.12,
+                    "upernet_swin_large_patch4_window12_512x512_pretrain_384x384_22K_160k_ade20k_20220318_091743-9ba68901.pth"),
+)  # fmt: skip
+
+
+def _upernet_weights(release: _UperNetRelease) -> WeightRecord:
+    swin = release.encoder.startswith("tu-swin")
+    family = "swin" if swin else "convnext"
+    if swin:
+        # smp builds timm's Swin for 512x512 inputs only (img_size=512, as its conversion and model card do)
+        protocol = EvalProtocol(
+            mean=_MMSEG_MEAN, std=_MMSEG_STD, value_scale=255.0, resize="fixed", resize_size=(512, 512)
+        )
+        protocol_note = (
+            "mmseg measured these figures resizing each image to fit (2048, 512) with its aspect ratio kept, "
+            "whole-image; the converted model takes 512x512 inputs only, so zoo resizes to 512x512 as smp's "
+            "model card does, and its measurements may differ from the figures."
+        )
+    else:
+        # mmseg's ConvNeXt test pipeline: fit (4 x crop, crop), then crop-sized windows every 2/3 crop
+        stride = {512: 341, 640: 426}[release.crop]
+        protocol = EvalProtocol(
+            mean=_MMSEG_MEAN,
+            std=_MMSEG_STD,
+            value_scale=255.0,
+            resize="fit",
+            resize_size=(4 * release.crop, release.crop),
+            inference="slide",
+            crop_size=(release.crop, release.crop),
+            stride=(stride, stride),
+        )
+        protocol_note = "zoo evaluates as mmseg's config did (slide inference); smp's model card resizes to 512x512 instead."
+    source = _MMSEG_README.format(family)
+    return WeightRecord(
+        tag="ade20k",
+        dataset="ade20k",
+        trained_on=f"ADE20K train, {release.crop}x{release.crop} crops, 160k iterations (mmsegmentation)",
+        class_names=ADE20K_CLASSES,
+        protocol=protocol,
+        license=_UPERNET_LICENSE,
+        hf_repo=f"smp-hub/upernet-{release.name}",
+        hf_revision="main",
+        hf_filename="model.safetensors",
+        reported=(
+            ReportedMetric("mIoU", release.miou, source, dataset="ADE20K val", note="single-scale"),
+            ReportedMetric("mIoU", release.miou_ms_flip, source, dataset="ADE20K val", note="ms+flip"),
+        ),
+        model_kwargs={"decoder_channels": 512, **({"encoder_kwargs": {"img_size": 512}} if swin else {})},
+        note=" ".join(
+            (
+                _UPERNET_CONVERSION.format(checkpoint=release.checkpoint, name=release.name) + ";",
+                "the figures are mmseg's for that checkpoint (its auxiliary head, dropped by the conversion, "
+                "is not used at test time).",
+                protocol_note,
+                "No sha256 or revision of the smp-hub file could be read here: it loads unverified, from 'main'.",
+            )
+        ),
+    )
+
+
+# -- DPT weights: the original ViT-L/16 ADE20K checkpoint (isl-org/DPT), converted by smp -------------------
+
+_DPT_PROTOCOL = EvalProtocol(
+    # isl-org/DPT's run_segmentation.py: the side needing the smaller change to 480, sides rounded to
+    # multiples of 32, bicubic; RGB in [0, 1] normalised with mean = std = 0.5
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    value_scale=1.0,
+    resize="shorter_side",
+    resize_size=(480,),
+    resize_multiple_of=32,
+    interpolation="bicubic",
+)
+_DPT_WEIGHTS = WeightRecord(
+    tag="ade20k",
+    dataset="ade20k",
+    trained_on="ADE20K train (Ranftl et al., isl-org/DPT dpt_large-ade20k-b12dca68.pt), converted by smp",
+    class_names=ADE20K_CLASSES,
+    protocol=_DPT_PROTOCOL,
+    license="MIT (isl-org/DPT); the smp-hub card's licence could not be read here",
+    hf_repo="smp-hub/dpt-large-ade20k",
+    hf_revision="main",
+    hf_filename="model.safetensors",
+    # the original resizes its position embedding to the input; timm does so with dynamic_img_size
+    model_kwargs={"encoder_kwargs": {"dynamic_img_size": True}},
+    note=(
+        "Converted by smp's scripts/models-conversions/dpt-original-to-smp.py. No figure for this "
+        "checkpoint could be checked here (the paper abstract's 49.02 mIoU is DPT-Hybrid's), so none is shown. "
+        "The protocol approximates the original demo script: zoo's 'shorter_side' equals its 'minimal' rule "
+        "for images of at least 480 pixels a side, and rounds up to a multiple of 32 where it rounds to the "
+        "nearest; logits are resized bilinearly where it uses bicubic. No sha256 or revision of the smp-hub "
+        "file could be read here: it loads unverified, from 'main'."
+    ),
+)
+
+
 def _register() -> None:
     segformer_weights = _segformer_weight_table()
     for architecture, encoders in ARCHITECTURES.items():
@@ -322,7 +458,11 @@ def _register() -> None:
     # DPT accepts only timm ViTs, which are made on demand; these two make the architecture visible in
     # `zoo list` (the ViT-Base and ViT-Large of the DPT paper, at the resolution it used).
     for encoder in DPT_LISTED_ENCODERS:
-        REGISTRY.register(_entry("dpt", encoder))
+        weights = (_DPT_WEIGHTS,) if encoder == "tu-vit_large_patch16_384" else ()
+        REGISTRY.register(_entry("dpt", encoder, weights))
+    # UPerNet's published checkpoints are on timm encoders, otherwise made on demand
+    for release in _UPERNET_RELEASES:
+        REGISTRY.register(_entry("upernet", release.encoder, (_upernet_weights(release),)))
     REGISTRY.add_resolver(FAMILY, _resolve_timm_encoder)
     REGISTRY.add_enumerator(_enumerate_timm_encoders)
 
