@@ -162,11 +162,13 @@ def test_pretrained_listing_by_dataset():
     assert zoo.list_models(pretrained=True, dataset="voc") == [
         "deeplabv3-mobilenet_v3_large.coco_voc", "deeplabv3-resnet50.coco_voc",
         "deeplabv3-resnet101.coco_voc", "fcn-resnet50.coco_voc", "fcn-resnet101.coco_voc", "lraspp-mobilenet_v3_large.coco_voc",
+        "maskrcnn-resnet50_fpn.coco", "maskrcnn-resnet50_fpn_v2.coco",
     ]  # fmt: skip
     segformers = zoo.list_models("segformer-*", dataset="ade20k")
     assert segformers == [f"segformer-mit_b{i}.ade20k" for i in range(6)]
     every = zoo.list_models(pretrained=True)
-    assert len(every) == 6 + 12 + 9 and all("." in n for n in every)  # + smp's 8 UPerNet and 1 DPT
+    # torchvision's 6 segmenters and 2 Mask R-CNNs, 12 SegFormers, smp's 8 UPerNets and 1 DPT
+    assert len(every) == 6 + 2 + 12 + 9 and all("." in n for n in every)
 
 
 def test_torchvision_wins_deeplabv3_resnet101_and_smp_stays_reachable():

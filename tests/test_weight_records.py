@@ -29,8 +29,9 @@ def build_without_weights(entry, record):
 
 
 def test_the_shipped_records_are_there():
-    # six torchvision weights, SegFormer B0-B5 on ADE20K and on Cityscapes, smp's eight UPerNet and one DPT
-    assert len(RECORDS) == 27
+    # six torchvision segmenters, two Mask R-CNNs, SegFormer B0-B5 on ADE20K and on Cityscapes, smp's eight
+    # UPerNet and one DPT
+    assert len(RECORDS) == 29
 
 
 @pytest.mark.parametrize(("entry", "record"), RECORDS, ids=IDS)
@@ -45,7 +46,8 @@ def test_schema(entry, record):
         assert len(record.hf_revision) == 40 or record.hf_revision == "main"
 
 
-TORCHVISION = [(e, r) for e, r in RECORDS if e.family == "torchvision"]
+MASK_RCNN = [(e, r) for e, r in RECORDS if e.architecture == "maskrcnn"]
+TORCHVISION = [(e, r) for e, r in RECORDS if e.family == "torchvision" and e.architecture != "maskrcnn"]
 
 
 @pytest.mark.parametrize(("entry", "record"), TORCHVISION, ids=[f"{e.name}.{r.tag}" for e, r in TORCHVISION])
@@ -123,7 +125,12 @@ def test_segformer_parameter_counts_round_to_the_papers(entry, record):
 TYPICAL_IMAGE = {"voc": (375, 500), "ade20k": (512, 683), "cityscapes": (1024, 2048)}
 
 
-@pytest.mark.parametrize(("entry", "record"), RECORDS, ids=IDS)
+# Mask R-CNN's proposals and non-maximum suppression have data-dependent shapes, which the meta device cannot
+# compute; tests/test_models.py runs it on the CPU.
+SEGMENTERS = [(e, r) for e, r in RECORDS if e.architecture != "maskrcnn"]
+
+
+@pytest.mark.parametrize(("entry", "record"), SEGMENTERS, ids=[f"{e.name}.{r.tag}" for e, r in SEGMENTERS])
 def test_the_model_takes_the_inputs_its_protocol_makes(entry, record):
     """The record's model_kwargs build a model that accepts what zoo.inference feeds it under the protocol."""
     protocol = record.protocol
@@ -135,6 +142,39 @@ def test_the_model_takes_the_inputs_its_protocol_makes(entry, record):
     with torch.no_grad():
         logits = model(torch.empty(1, 3, height, width, device="meta"))
     assert logits.shape == (1, record.num_classes, height, width)
+
+
+@pytest.mark.parametrize(("entry", "record"), MASK_RCNN, ids=[f"{e.name}.{r.tag}" for e, r in MASK_RCNN])
+def test_mask_rcnn_records_are_what_torchvision_publishes(entry, record):
+    weights = torchvision.models.get_model_weights(entry.builder.__name__)["COCO_V1"]
+    meta = weights.meta
+    assert record.url == weights.url and record.filename.endswith(f"-{record.sha256}.pth")
+    assert record.num_params == meta["num_params"]
+    assert count_parameters(build_without_weights(entry, record)) == meta["num_params"]
+    ((metrics_dataset, metrics),) = meta["_metrics"].items()
+    for name, key in (("box_mAP", "box_map"), ("mask_mAP", "mask_map")):
+        reported = record.reported_metric(name)
+        assert (reported.value, reported.dataset) == (metrics[key], metrics_dataset)
+    assert record.reported_metric("GMACs").value == meta["_ops"]
+    assert record.reported_metric("mIoU") is None  # no semantic figure was published
+
+
+@pytest.mark.parametrize(("entry", "record"), MASK_RCNN, ids=[f"{e.name}.{r.tag}" for e, r in MASK_RCNN])
+def test_mask_rcnn_keys_are_those_of_the_model_torchvision_loads_its_weights_into(entry, record):
+    """torchvision builds the model it loads COCO_V1 into as below (mask_rcnn.py: frozen batch norms in v1's
+    ResNet); the wrapper must have exactly its state-dict keys for the published file to load strictly."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops import FrozenBatchNorm2d
+
+    with shapes_only():
+        if entry.encoder == "resnet50_fpn":
+            backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
+            reference = MaskRCNN(backbone, num_classes=91)
+        else:
+            reference = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=91)
+    assert build_without_weights(entry, record).state_dict().keys() == reference.state_dict().keys()
 
 
 def test_unverified_weights_are_the_ones_without_a_checksum():
