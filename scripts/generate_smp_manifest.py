@@ -8,9 +8,9 @@ The manifest is what zoo lists from without importing smp: every smp encoder, th
 constructor refuses, and each constructor's keyword arguments with their defaults. All of it is asked of the
 installed smp by building the models, never copied from its documentation.
 
-Building 12 architectures on ~80 encoders for real would take minutes, so the constructors run with
-:func:`zoo.models.shapes.shapes_only` (parameters and buffers live on the ``meta`` device and their in-place initialisation
-is skipped: the constructor's control flow, and so what it refuses, is unchanged) and with
+Building 12 architectures on every smp encoder for real takes minutes of CPU, so the constructors run with
+:func:`zoo.models.shapes.shapes_only` (parameters and buffers live on the ``meta`` device and their in-place
+initialisation is skipped: the constructor's control flow, and so what it refuses, is unchanged) and with
 :func:`encoders_built_once` (architectures that ask ``get_encoder`` for the same encoder with the same
 arguments share one build, since ``get_encoder`` is where smp refuses an encoder that cannot be dilated).
 """
