@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.models.arguments import InvalidModelArgumentError, check_num_classes, keyword_checked
 from zoo.registry import register_model
 
 FCN_PAPER = "https://arxiv.org/abs/1411.4038"
@@ -20,14 +21,18 @@ UNET_PAPER = "https://arxiv.org/abs/1505.04597"
 _FCN_ENCODER_WEIGHTS = ("imagenet", None)
 
 
-def _build_fcn(builder: str, output_stride: int, num_classes: int, encoder_weights: str | None, kwargs: Any):
-    learnable_upsampling = kwargs.pop("learnable_upsampling", False)
-    if kwargs:
-        raise TypeError(f"{builder}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+def _build_fcn(
+    builder: str,
+    output_stride: int,
+    num_classes: int,
+    encoder_weights: str | None,
+    learnable_upsampling: bool,
+):
+    check_num_classes(num_classes, builder)
     if encoder_weights not in _FCN_ENCODER_WEIGHTS:
-        raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        raise InvalidModelArgumentError(
+            f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
+        )
 
     from zoo.models._classic_nets import FCNVGG16
 
@@ -56,8 +61,9 @@ _FCN_ARGS_DOC = """
         ``H, W``. The score layers start at zero, so a fresh model predicts all-zero logits.
 
     Raises:
-        TypeError: a keyword argument this builder does not take.
-        ValueError: ``encoder_weights`` other than ``"imagenet"`` or ``None``; ``num_classes < 1``.
+        TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
+        InvalidModelArgumentError: (a ``ValueError``) ``encoder_weights`` other than ``"imagenet"`` or ``None``;
+            ``num_classes`` not a positive int.
 """
 
 
@@ -72,8 +78,11 @@ def _document(builder):
     paper=FCN_PAPER,
     description="FCN-32s (Long et al., CVPR 2015): VGG16, one 32x bilinear-initialised upsampling",
 )
+@keyword_checked
 @_document
-def fcn32s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
+def fcn32s_vgg16(
+    num_classes: int = 21, *, encoder_weights: str | None = None, learnable_upsampling: bool = False
+) -> Any:
     """FCN-32s on VGG16, as the reference Caffe net ``voc-fcn32s`` (Long, Shelhamer, Darrell, CVPR 2015).
 
     VGG16's convolutions (conv1_1 padded by 100, ceil-mode 2x2 pooling), fc6 as an unpadded 7x7 convolution
@@ -81,7 +90,7 @@ def fcn32s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, *
     (1x1 to ``num_classes``), then one bias-free transposed convolution ``upscore`` (64x64, stride 32) and a
     crop at offset 19 that aligns the scores with the input pixels.
     """
-    return _build_fcn("fcn32s_vgg16", 32, num_classes, encoder_weights, kwargs)
+    return _build_fcn("fcn32s_vgg16", 32, num_classes, encoder_weights, learnable_upsampling)
 
 
 @register_model(
@@ -90,15 +99,18 @@ def fcn32s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, *
     paper=FCN_PAPER,
     description="FCN-16s (Long et al., CVPR 2015): VGG16, fused with pool4 scores",
 )
+@keyword_checked
 @_document
-def fcn16s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
+def fcn16s_vgg16(
+    num_classes: int = 21, *, encoder_weights: str | None = None, learnable_upsampling: bool = False
+) -> Any:
     """FCN-16s on VGG16, as the reference Caffe net ``voc-fcn16s`` (Long, Shelhamer, Darrell, CVPR 2015).
 
     FCN-32s's trunk up to ``score_fr``; ``upscore2`` (4x4, stride 2) doubles its resolution and adds
     ``score_pool4`` (1x1 on pool4) cropped at offset 5; ``upscore16`` (32x32, stride 16) and a crop at
     offset 27 bring the sum to the input's size.
     """
-    return _build_fcn("fcn16s_vgg16", 16, num_classes, encoder_weights, kwargs)
+    return _build_fcn("fcn16s_vgg16", 16, num_classes, encoder_weights, learnable_upsampling)
 
 
 @register_model(
@@ -107,8 +119,11 @@ def fcn16s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, *
     paper=FCN_PAPER,
     description="FCN-8s (Long et al., CVPR 2015): VGG16, fused with pool4 and pool3 scores",
 )
+@keyword_checked
 @_document
-def fcn8s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
+def fcn8s_vgg16(
+    num_classes: int = 21, *, encoder_weights: str | None = None, learnable_upsampling: bool = False
+) -> Any:
     """FCN-8s on VGG16, as the reference Caffe net ``voc-fcn8s`` (Long, Shelhamer, Darrell, CVPR 2015).
 
     FCN-16s's fusion with ``score_pool4`` (cropped at offset 5), then ``upscore_pool4`` (4x4, stride 2) adds
@@ -116,7 +131,7 @@ def fcn8s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, **
     offset 31 brings the sum to the input's size. The reference trains it all at once from VGG16 or in stages
     from FCN-16s; both start from the layers built here.
     """
-    return _build_fcn("fcn8s_vgg16", 8, num_classes, encoder_weights, kwargs)
+    return _build_fcn("fcn8s_vgg16", 8, num_classes, encoder_weights, learnable_upsampling)
 
 
 @register_model(
@@ -125,6 +140,7 @@ def fcn8s_vgg16(num_classes: int = 21, *, encoder_weights: str | None = None, **
     paper=UNET_PAPER,
     description="U-Net (Ronneberger et al., MICCAI 2015), padded convs, no pretrained encoder",
 )
+@keyword_checked
 def unet_original(num_classes: int = 21, *, in_channels: int = 3, batch_norm: bool = False) -> Any:
     """The original U-Net (Ronneberger, Fischer, Brox, MICCAI 2015), with padded convolutions.
 
@@ -152,10 +168,14 @@ def unet_original(num_classes: int = 21, *, in_channels: int = 3, batch_norm: bo
         for any ``H, W``. PyTorch's default initialisation (the paper draws from N(0, sqrt(2 / fan_in))).
 
     Raises:
-        ValueError: ``num_classes`` or ``in_channels`` below 1.
+        TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
+        InvalidModelArgumentError: (a ``ValueError``) ``num_classes`` or ``in_channels`` not a positive int.
     """
-    if num_classes < 1 or in_channels < 1:
-        raise ValueError(f"num_classes and in_channels must be at least 1, got {num_classes}, {in_channels}")
+    check_num_classes(num_classes, "unet_original")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise InvalidModelArgumentError(
+            f"unet_original: in_channels must be a positive int, got {in_channels!r}"
+        )
     from zoo.models._classic_nets import UNet
 
     return UNet(num_classes, in_channels, batch_norm=batch_norm)

@@ -1,15 +1,19 @@
-"""torchvision's segmentation builders (FCN, DeepLabV3, LR-ASPP) and their six published weights.
+"""torchvision's segmentation builders (FCN, DeepLabV3, LR-ASPP) and their six published weights, and its
+Mask R-CNN detectors answering as VOC semantic segmenters.
 
 torchvision returns ``{"out": ..., "aux": ...}``; zoo's contract is a plain logits tensor, so each model is
 wrapped in :class:`TorchvisionSegmenter`, which keeps torchvision's module names (checkpoints load as they
-are, parameter counts equal the published ones) and skips the auxiliary head at inference.
+are, parameter counts equal the published ones) and skips the auxiliary head at inference. Mask R-CNN is
+wrapped in :class:`InstanceMasksAsSemantic`: its COCO instances become per-class VOC scores.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from zoo.classes import VOC_CLASSES
+from zoo.models.arguments import InvalidModelArgumentError, check_num_classes, keyword_checked
 from zoo.registry import register_model
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord
 
@@ -58,7 +62,14 @@ def _enum_name(builder: str) -> str:
     return f"{acronyms[parts[0]]}_{rest}_Weights"
 
 
-def _build(builder: str, num_classes: int, encoder_weights: str | None, aux: bool, **kwargs: Any) -> Any:
+def _build(builder: str, num_classes: int, encoder_weights: str | None, aux_loss: bool | None) -> Any:
+    """torchvision's ``builder`` without its weights, wrapped to return logits; ``aux_loss=None``: no aux head."""
+    check_num_classes(num_classes, builder)
+    backbone_name = builder.split("_", 1)[1]
+    if encoder_weights not in ("imagenet", None):
+        raise InvalidModelArgumentError(
+            f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
+        )
     from torchvision.models import segmentation
 
     backbone_weights = None
@@ -68,14 +79,11 @@ def _build(builder: str, num_classes: int, encoder_weights: str | None, aux: boo
         backbone_weights = {
             "resnet50": ResNet50_Weights.IMAGENET1K_V1,
             "resnet101": ResNet101_Weights.IMAGENET1K_V1,
-            "mobilenet": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
-        }[builder.split("_")[1]]
-    elif encoder_weights is not None:
-        raise ValueError(f"encoder_weights must be 'imagenet' or None, got {encoder_weights!r}")
-    if aux:
-        kwargs.setdefault("aux_loss", True)
+            "mobilenet_v3_large": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+        }[backbone_name]
+    options = {} if aux_loss is None else {"aux_loss": aux_loss}
     model = getattr(segmentation, builder)(
-        weights=None, weights_backbone=backbone_weights, num_classes=num_classes, **kwargs
+        weights=None, weights_backbone=backbone_weights, num_classes=num_classes, **options
     )
     from zoo.models._torchvision_nets import TorchvisionSegmenter
 
@@ -88,10 +96,20 @@ _LRASPP = "https://arxiv.org/abs/1905.02244"
 _BUILDER_DOC = """torchvision's ``{builder}``, returning logits at the input size.
 
     Args:
-        num_classes: output channels (21 for the published VOC-label weights).
-        encoder_weights: ``"imagenet"`` loads torchvision's ImageNet backbone; ``None`` (default) does not.
-        **kwargs: passed to ``torchvision.models.segmentation.{builder}``.
+        num_classes: output channels, a positive int (21 for the published VOC-label weights).
+        encoder_weights: ``"imagenet"`` loads torchvision's ImageNet backbone; ``None`` (default) does not.{aux}
+
+    Returns:
+        A :class:`~zoo.models._torchvision_nets.TorchvisionSegmenter` mapping ``(N, 3, H, W)`` floats to
+        ``(N, num_classes, H, W)`` logits; the auxiliary head, if built, is skipped at inference.
+
+    Raises:
+        TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
+        InvalidModelArgumentError: ``num_classes`` not a positive int, or another ``encoder_weights``.
     """
+_AUX_DOC = """
+        aux_loss: build torchvision's auxiliary FCN head (default ``True``: the published checkpoints have
+            it, and loading them strictly needs it; ``False`` leaves it out)."""
 
 
 @register_model(
@@ -101,8 +119,9 @@ _BUILDER_DOC = """torchvision's ``{builder}``, returning logits at the input siz
     description="FCN head on a dilated ResNet-50 (torchvision)",
     weights=[_coco_voc("fcn_resnet50", "fcn_resnet50_coco-1167a1af.pth", 35_322_218, 60.5, 91.4, 152.717)],
 )
-def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("fcn_resnet50", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True) -> Any:
+    return _build("fcn_resnet50", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -112,8 +131,9 @@ def fcn_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, *
     description="FCN head on a dilated ResNet-101 (torchvision)",
     weights=[_coco_voc("fcn_resnet101", "fcn_resnet101_coco-7ecb50ca.pth", 54_314_346, 63.7, 91.9, 232.738)],
 )
-def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("fcn_resnet101", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True) -> Any:
+    return _build("fcn_resnet101", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -127,8 +147,11 @@ def fcn_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, 
         )
     ],
 )
-def deeplabv3_resnet50(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("deeplabv3_resnet50", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def deeplabv3_resnet50(
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
+) -> Any:
+    return _build("deeplabv3_resnet50", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -142,8 +165,11 @@ def deeplabv3_resnet50(num_classes: int = 21, *, encoder_weights: str | None = N
         )
     ],
 )
-def deeplabv3_resnet101(num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any) -> Any:
-    return _build("deeplabv3_resnet101", num_classes, encoder_weights, aux=True, **kwargs)
+@keyword_checked
+def deeplabv3_resnet101(
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
+) -> Any:
+    return _build("deeplabv3_resnet101", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -162,10 +188,11 @@ def deeplabv3_resnet101(num_classes: int = 21, *, encoder_weights: str | None = 
         )
     ],
 )
+@keyword_checked
 def deeplabv3_mobilenet_v3_large(
-    num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any
+    num_classes: int = 21, *, encoder_weights: str | None = None, aux_loss: bool = True
 ) -> Any:
-    return _build("deeplabv3_mobilenet_v3_large", num_classes, encoder_weights, aux=True, **kwargs)
+    return _build("deeplabv3_mobilenet_v3_large", num_classes, encoder_weights, aux_loss)
 
 
 @register_model(
@@ -184,10 +211,9 @@ def deeplabv3_mobilenet_v3_large(
         )
     ],
 )
-def lraspp_mobilenet_v3_large(
-    num_classes: int = 21, *, encoder_weights: str | None = None, **kwargs: Any
-) -> Any:
-    return _build("lraspp_mobilenet_v3_large", num_classes, encoder_weights, aux=False, **kwargs)
+@keyword_checked
+def lraspp_mobilenet_v3_large(num_classes: int = 21, *, encoder_weights: str | None = None) -> Any:
+    return _build("lraspp_mobilenet_v3_large", num_classes, encoder_weights, aux_loss=None)
 
 
 for _builder in (
@@ -198,4 +224,155 @@ for _builder in (
     deeplabv3_mobilenet_v3_large,
     lraspp_mobilenet_v3_large,
 ):
-    _builder.__doc__ = _BUILDER_DOC.format(builder=_builder.__name__)
+    _has_aux = "aux_loss" in inspect.signature(_builder).parameters
+    _builder.__doc__ = _BUILDER_DOC.format(builder=_builder.__name__, aux=_AUX_DOC if _has_aux else "")
+
+
+# -- Mask R-CNN as a VOC semantic segmenter ------------------------------------------------------------------
+
+#: COCO category id of each VOC class, in VOC's order (background first): the remap (``CAT_LIST`` of
+#: torchvision's references/segmentation/coco_utils.py) with which its COCO_WITH_VOC_LABELS weights were trained.
+COCO_ID_OF_VOC_CLASS = (0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72)
+
+_MASK_RCNN = "https://arxiv.org/abs/1703.06870"
+_MASK_RCNN_SOURCE = "torchvision/models/detection/mask_rcnn.py, {enum}.COCO_V1.meta"
+_MASK_RCNN_LICENSE = "BSD-3-Clause (torchvision); trained on COCO train2017 (COCO terms of use)"
+# torchvision's detectors normalise (ImageNet mean/std) and resize (shorter side 800, longer at most 1333)
+# inside their GeneralizedRCNNTransform: they take RGB in [0, 1] at the image's own size.
+MASK_RCNN_PROTOCOL = EvalProtocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=1.0, resize="none")
+
+
+def _coco_instances(
+    builder: str, filename: str, num_params: int, box_map: float, mask_map: float, gflops: float
+) -> WeightRecord:
+    enum = "MaskRCNN_ResNet50_FPN_V2_Weights" if builder.endswith("_v2") else "MaskRCNN_ResNet50_FPN_Weights"
+    source = _MASK_RCNN_SOURCE.format(enum=enum)
+    return WeightRecord(
+        tag="coco",
+        dataset="voc",
+        trained_on="COCO train2017, all 80 categories (instance segmentation)",
+        class_names=VOC_CLASSES,
+        protocol=MASK_RCNN_PROTOCOL,
+        license=_MASK_RCNN_LICENSE,
+        url=_URL + filename,
+        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        num_params=num_params,
+        reported=(
+            ReportedMetric("box_mAP", box_map, source, dataset="COCO-val2017", note="the detector's box AP"),
+            ReportedMetric("mask_mAP", mask_map, source, dataset="COCO-val2017", note="instance mask AP"),
+            ReportedMetric(
+                "GMACs", gflops, source, note="torchvision's 'GFLOPS'; its input size is not stated"
+            ),
+        ),
+        note=(
+            "A COCO instance segmenter answering as a VOC semantic segmenter: per VOC class, the highest "
+            "score x mask probability of its instances (COCO categories mapped to VOC as torchvision's "
+            "segmentation weights were trained), background = 1 - the highest class score; the model returns "
+            "their logarithm. The figures are COCO detection and instance-mask AP, not semantic scores. The "
+            "model normalises and resizes (shorter side 800, longer at most 1333) inside."
+        ),
+    )
+
+
+def _build_mask_rcnn(
+    builder: str, num_classes: int, encoder_weights: str | None, min_size: int, max_size: int
+) -> Any:
+    check_num_classes(num_classes, builder)
+    if num_classes != len(COCO_ID_OF_VOC_CLASS):
+        raise InvalidModelArgumentError(
+            f"{builder}: num_classes must be {len(COCO_ID_OF_VOC_CLASS)}, the VOC classes its COCO categories "
+            f"map to, got {num_classes}"
+        )
+    if encoder_weights not in ("imagenet", None):
+        raise InvalidModelArgumentError(
+            f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
+        )
+    from torchvision.models import ResNet50_Weights
+    from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.ops import FrozenBatchNorm2d
+
+    from zoo.models._torchvision_nets import InstanceMasksAsSemantic
+
+    backbone_weights = ResNet50_Weights.IMAGENET1K_V1 if encoder_weights == "imagenet" else None
+    coco_labels = 91  # torchvision's COCO detection labels: the category ids 1-90 and background
+    if builder == "maskrcnn_resnet50_fpn":
+        # as torchvision builds it for its COCO_V1 weights: frozen batch norms (eps 0) in the ResNet
+        backbone = resnet_fpn_backbone(
+            backbone_name="resnet50",
+            weights=backbone_weights,
+            norm_layer=FrozenBatchNorm2d,
+            trainable_layers=3,
+        )
+        model = MaskRCNN(backbone, num_classes=coco_labels, min_size=min_size, max_size=max_size)
+        for module in model.modules():
+            if isinstance(module, FrozenBatchNorm2d):
+                module.eps = 0.0
+    else:
+        model = maskrcnn_resnet50_fpn_v2(
+            weights=None, weights_backbone=backbone_weights, num_classes=coco_labels
+        )
+    return InstanceMasksAsSemantic(model, COCO_ID_OF_VOC_CLASS)
+
+
+_MASK_RCNN_DOC = """torchvision's ``{builder}`` (COCO instances) answering as a VOC semantic segmenter.
+
+    Args:
+        num_classes: must be 21: the VOC classes (background included) its COCO categories map to.
+        encoder_weights: ``"imagenet"`` loads torchvision's ImageNet ResNet-50; ``None`` (default) does not.
+        min_size, max_size: the detector's internal resize (torchvision's defaults, 800 and 1333, are the
+            ones its figures were measured with): shorter side to ``min_size``, longer at most ``max_size``.
+
+    Returns:
+        A :class:`~zoo.models._torchvision_nets.InstanceMasksAsSemantic` mapping ``(N, 3, H, W)`` RGB in
+        ``[0, 1]`` to ``(N, 21, H, W)`` log-scores; inference only.
+
+    Raises:
+        TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
+        InvalidModelArgumentError: ``num_classes`` other than 21, or another ``encoder_weights``.
+    """
+
+
+@register_model(
+    "maskrcnn-resnet50_fpn",
+    family="torchvision",
+    paper=_MASK_RCNN,
+    description="Mask R-CNN, ResNet-50-FPN, COCO instances as VOC class scores (torchvision)",
+    weights=[
+        _coco_instances(
+            "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth", 44_401_393, 37.9, 34.6, 134.38
+        )
+    ],
+)
+@keyword_checked
+def maskrcnn_resnet50_fpn(
+    num_classes: int = 21, *, encoder_weights: str | None = None, min_size: int = 800, max_size: int = 1333
+) -> Any:
+    return _build_mask_rcnn("maskrcnn_resnet50_fpn", num_classes, encoder_weights, min_size, max_size)
+
+
+@register_model(
+    "maskrcnn-resnet50_fpn_v2",
+    family="torchvision",
+    paper=_MASK_RCNN,
+    description="Mask R-CNN v2 (improved recipe), ResNet-50-FPN, COCO instances as VOC class scores (torchvision)",
+    weights=[
+        _coco_instances(
+            "maskrcnn_resnet50_fpn_v2",
+            "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+            46_359_409,
+            47.4,
+            41.8,
+            333.577,
+        )
+    ],
+)
+@keyword_checked
+def maskrcnn_resnet50_fpn_v2(
+    num_classes: int = 21, *, encoder_weights: str | None = None, min_size: int = 800, max_size: int = 1333
+) -> Any:
+    return _build_mask_rcnn("maskrcnn_resnet50_fpn_v2", num_classes, encoder_weights, min_size, max_size)
+
+
+for _builder in (maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2):
+    _builder.__doc__ = _MASK_RCNN_DOC.format(builder=_builder.__name__)
