@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("matplotlib")
 
@@ -335,3 +337,57 @@ def test_comparability_rules() -> None:
     assert comparable(ss, "cityscapes", "val", "none")[0] is False
     ok, caveat = comparable(unstated, "ade20k", "val", "none")
     assert ok and "not stated" in caveat
+
+
+def _pareto_by_definition(points: list[Point]) -> list[Point]:
+    """The definition, quadratic: no other point at least as fast and as accurate, better in one."""
+    usable = [p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)]
+    front = {
+        p
+        for p in usable
+        if not any(
+            q.throughput >= p.throughput
+            and q.miou >= p.miou
+            and (q.throughput, q.miou) != (p.throughput, p.miou)
+            for q in usable
+        )
+    }
+    return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1.0, 2.0, 2.5, 10.0, math.inf, math.nan]),
+            st.sampled_from([30.0, 40.0, 40.5, 50.0, -math.inf, math.nan]),
+            st.sampled_from("abc"),
+        ),
+        max_size=12,
+    )
+)
+def test_pareto_front_is_the_definition(values: list[tuple[float, float, str]]) -> None:
+    points = [Point(label, throughput, miou) for throughput, miou, label in values]
+    assert pareto_front(points) == _pareto_by_definition(points)
+
+
+def test_many_points_label_only_the_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.axes import Axes
+
+    from zoo.leaderboard.plots import LABEL_ALL_MAX, plot_accuracy_vs_speed
+
+    labels: list[str] = []
+    titles: list[str] = []
+    annotate, set_title = Axes.annotate, Axes.set_title
+    monkeypatch.setattr(
+        Axes, "annotate", lambda self, text, *a, **k: labels.append(text) or annotate(self, text, *a, **k)
+    )
+    monkeypatch.setattr(Axes, "set_title", lambda self, text, *a, **k: titles.append(text) or set_title(self, text, *a, **k))  # fmt: skip
+    few = [Point(f"m{i}", 1.0 + i, 50.0 - i) for i in range(LABEL_ALL_MAX)]  # every one on the front
+    plot_accuracy_vs_speed(few, "few", tmp_path / "few")
+    assert sorted(labels) == sorted(p.label for p in few) and titles == ["few"]
+    labels.clear()
+    many = [*few, *(Point(f"slow{i}", 1.0, 10.0 + i / 100) for i in range(50))]  # beaten by m0
+    plot_accuracy_vs_speed(many, "many", tmp_path / "many")
+    assert sorted(labels) == sorted(p.label for p in few)
+    assert titles[-1] == f"many (labels: Pareto front only, {len(many)} points)"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from zoo.bench.results import KEY_COLUMNS
@@ -26,12 +27,27 @@ from zoo.leaderboard.reported import (
     gmacs,
     params_millions,
 )
-from zoo.leaderboard.tables import MISSING, code, escape, fmt_diff, fmt_float, is_missing, table
+from zoo.leaderboard.tables import (
+    MISSING,
+    code,
+    escape,
+    fmt_diff,
+    fmt_float,
+    fmt_floats,
+    is_missing,
+    table,
+    table_row,
+)
 from zoo.registry import ModelEntry, Registry
 from zoo.weights import WeightRecord
 
 DATASET_TITLES = {"voc": "PASCAL VOC 2012", "cityscapes": "Cityscapes", "ade20k": "ADE20K"}
 NO_SPEED = "No speed measurements yet: the GPU run comes later."
+
+
+#: One result row as a plain mapping (column -> value): pages read rows as dicts, since a pandas row object
+#: per row (``iterrows``) costs more than the rest of the page together at thousands of rows.
+Row = Mapping[str, Any]
 
 
 @dataclass
@@ -43,6 +59,13 @@ class Context:
     date: str | None
     reported: list[ReportedRow] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    #: ``(model, weights tag)`` -> registry entry and weight record, resolved once per pair (many result rows
+    #: share a weight, and resolving an unknown name searches the registry for the closest names).
+    lookups: dict[tuple[str, str], tuple[ModelEntry | None, WeightRecord | None]] = field(
+        default_factory=dict, repr=False
+    )
+    #: the per-class tables of every result key, built on first use
+    per_class_tables: _PerClassTables | None = field(default=None, repr=False)
 
 
 def _as_of(ctx: Context) -> str:
@@ -68,7 +91,14 @@ def newest_date(results: Results) -> str | None:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _lookup(registry: Registry, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
+def _lookup(ctx: Context, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
+    key = (model, tag)
+    if key not in ctx.lookups:
+        ctx.lookups[key] = _resolve(ctx.registry, model, tag)
+    return ctx.lookups[key]
+
+
+def _resolve(registry: Registry, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
     try:
         entry, _ = registry.resolve(model)
     except Exception:  # an unknown model (a plugin not installed here) still gets its measured row
@@ -85,18 +115,18 @@ def _encoder(model: str, entry: ModelEntry | None) -> str:
     return model.split(":")[-1].split("-", 1)[1] if "-" in model else ""
 
 
-def _device(row: pd.Series) -> str:
+def _device(row: Row) -> str:
     return str(row["device_name"]).strip() or str(row["device"]).strip() or "unknown device"
 
 
-def _throughput(row: pd.Series) -> str:
+def _throughput(row: Row) -> str:
     ips = row["images_per_s"]
     if is_missing(ips) or not math.isfinite(float(ips)):
         return MISSING
     return f"{float(ips):.1f} img/s ({escape(_device(row))}, {escape(row['dtype'])})"
 
 
-def _measured_source(row: pd.Series) -> str:
+def _measured_source(row: Row) -> str:
     return f"measured (zoo {escape(row['zoo_version'])}, {escape(_device(row))})"
 
 
@@ -108,13 +138,15 @@ def _sort_miou(value: Any) -> float:
     return -float(value) if not is_missing(value) and math.isfinite(float(value)) else math.inf
 
 
-def _measured(ctx: Context, dataset: str) -> pd.DataFrame:
+def _measured(ctx: Context, dataset: str) -> list[dict[str, Any]]:
+    """The measured rows of ``dataset``, best mIoU first (ties by name, then in file order)."""
     acc = ctx.results.accuracy
     rows = acc.loc[acc["dataset"] == dataset].copy()
     rows["_order"] = [_sort_miou(v) for v in rows["mIoU"]]
-    return rows.sort_values(
+    rows = rows.sort_values(
         ["_order", "model", "weights", "protocol", "device_name", "dtype", "date"], kind="stable"
     )
+    return rows.to_dict("records")
 
 
 def _metric_value(metric: Any) -> float | None:
@@ -138,7 +170,7 @@ def dataset_page(ctx: Context, dataset: str) -> list[str]:
         "`zoo-bench`, *reported* rows are figures their publishers state, with the citation.",
         "",
     ]
-    if measured.empty:
+    if not measured:
         lines += [
             f"No measured row exists yet for {escape(title)}: the pages show reported figures only.",
             "",
@@ -186,10 +218,10 @@ def dataset_page(ctx: Context, dataset: str) -> list[str]:
     return lines
 
 
-def _ranking(ctx: Context, measured: pd.DataFrame, on_val: Sequence[ReportedRow], title: str) -> list[str]:
+def _ranking(ctx: Context, measured: Sequence[Row], on_val: Sequence[ReportedRow], title: str) -> list[str]:
     rows: list[tuple[float, str, str, int, list[str]]] = []
-    for _, row in measured.iterrows():
-        entry, weights = _lookup(ctx.registry, row["model"], row["weights"])
+    for row in measured:
+        entry, weights = _lookup(ctx, row["model"], row["weights"])
         cells = [
             escape(row["model"]),
             escape(_encoder(row["model"], entry)),
@@ -232,10 +264,10 @@ def _ranking(ctx: Context, measured: pd.DataFrame, on_val: Sequence[ReportedRow]
     return table(headers, body, "rlllrrrrrlllll")
 
 
-def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
+def _versus(ctx: Context, measured: Sequence[Row]) -> list[str]:
     body = []
-    for _, row in measured.iterrows():
-        _, weights = _lookup(ctx.registry, row["model"], row["weights"])
+    for row in measured:
+        _, weights = _lookup(ctx, row["model"], row["weights"])
         if weights is None:
             continue
         for metric in weights.reported:
@@ -254,7 +286,7 @@ def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
                 fmt_float(metric.value), diff, escape(eval_set_label(metric.dataset)),
                 "reported: " + escape(metric.source),
             ])  # fmt: skip
-    if measured.empty:
+    if not measured:
         return ["No measured row yet, so there is nothing to compare with the reported figures."]
     if not body:
         return ["No measured row here belongs to a weight with a reported figure."]
@@ -286,18 +318,15 @@ def _other_sets(other: Sequence[ReportedRow]) -> list[str]:
     return table(headers, body, "lllrrrrlll")
 
 
-def _plots(ctx: Context, measured: pd.DataFrame, dataset: str, title: str) -> list[str]:
-    timed = measured.loc[
-        [not is_missing(v) and math.isfinite(float(v)) and float(v) > 0 for v in measured["images_per_s"]]
-    ]
-    timed = timed.loc[[not is_missing(v) for v in timed["mIoU"]]]
-    if timed.empty:
+def _plots(ctx: Context, measured: Sequence[Row], dataset: str, title: str) -> list[str]:
+    timed = [row for row in measured if _timed(row["images_per_s"]) and not is_missing(row["mIoU"])]
+    if not timed:
         return [
             f"No measured throughput yet for {escape(title)}: the plot appears once measured rows carry images/s."
         ]
     lines: list[str] = []
     groups: dict[str, list[plots.Point]] = {}
-    for _, row in timed.iterrows():
+    for row in timed:
         label = f"{row['model']}.{row['weights']} ({row['protocol']}, {row['dtype']})"
         groups.setdefault(_device(row), []).append(
             plots.Point(label, float(row["images_per_s"]), float(row["mIoU"]))
@@ -321,38 +350,69 @@ def _plots(ctx: Context, measured: pd.DataFrame, dataset: str, title: str) -> li
     return lines[:-1]
 
 
-def _per_class(ctx: Context, measured: pd.DataFrame) -> list[str]:
-    if measured.empty:
+def _timed(images_per_s: Any) -> bool:
+    return not is_missing(images_per_s) and math.isfinite(float(images_per_s)) and float(images_per_s) > 0
+
+
+_CLASS_LINE = "| %d | %s | %.2f | %.2f | %.2f |"
+
+
+class _PerClassTables:
+    """The per-class table lines of every result key, formatted once for the whole per-class table.
+
+    One grouping and one formatting pass over all per-class rows, instead of a comparison of the whole table
+    and a pandas row object per class for every result row (which made rendering quadratic).
+    """
+
+    HEADER = table(["#", "class", "IoU", "Acc", "Dice"], [], "rlrrr")
+
+    def __init__(self, per_class: pd.DataFrame) -> None:
+        self._groups: dict[tuple[str, ...], np.ndarray] = (
+            per_class.groupby(list(KEY_COLUMNS), sort=False).indices if len(per_class) else {}
+        )
+        self._class_index = per_class["class_index"].to_numpy(dtype="float64", na_value=math.inf)
+        names = {name: escape(name) for name in per_class["class_name"].unique().tolist()}  # escape each once
+        self._lines = [
+            # one %-format per line where all three values are numbers (nearly always): the same text as
+            # table_row of fmt_float cells, a few times faster at hundreds of thousands of lines
+            _CLASS_LINE % (i, names[n], iou, acc, dice)
+            if type(i) is int and iou == iou and acc == acc and dice == dice
+            else table_row(
+                [MISSING if is_missing(i) else str(int(i)), names[n], *fmt_floats([iou, acc, dice])]
+            )
+            for i, n, iou, acc, dice in zip(
+                per_class["class_index"].tolist(),
+                per_class["class_name"].tolist(),
+                per_class["IoU"].tolist(),
+                per_class["Acc"].tolist(),
+                per_class["Dice"].tolist(),
+                strict=True,
+            )
+        ]
+
+    def lines(self, row: Row) -> list[str]:
+        """The table of ``row``'s classes by class index, or ``[]`` when none was stored."""
+        positions = self._groups.get(tuple(row[c] for c in KEY_COLUMNS))
+        if positions is None:
+            return []
+        # class indices are unique per key (data.load drops repeats), so the order is fully determined
+        positions = positions[np.argsort(self._class_index[positions], kind="stable")]
+        return [*self.HEADER, *(self._lines[i] for i in positions.tolist())]
+
+
+def _per_class(ctx: Context, measured: Sequence[Row]) -> list[str]:
+    if not measured:
         return ["No measured row yet."]
-    pcs = ctx.results.per_class
+    if ctx.per_class_tables is None:
+        ctx.per_class_tables = _PerClassTables(ctx.results.per_class)
     lines: list[str] = []
-    for _, row in measured.iterrows():
-        mask = pd.Series(True, index=pcs.index)
-        for c in KEY_COLUMNS:
-            mask &= pcs[c] == row[c]
-        classes = pcs.loc[mask].sort_values("class_index")
+    for row in measured:
         summary = (
             f"{row['model']}.{row['weights']}: {row['dataset']} {row['split']}, {row['protocol']}, "
             f"{row['dtype']}, {_device(row)}, mIoU {fmt_float(row['mIoU'])}"
         )
         lines += ["<details>", f"<summary>{html.escape(summary)}</summary>", ""]
-        if classes.empty:
-            lines += ["No per-class values were stored for this row."]
-        else:
-            lines += table(
-                ["#", "class", "IoU", "Acc", "Dice"],
-                [
-                    [
-                        str(int(c["class_index"])),
-                        escape(c["class_name"]),
-                        fmt_float(c["IoU"]),
-                        fmt_float(c["Acc"]),
-                        fmt_float(c["Dice"]),
-                    ]
-                    for _, c in classes.iterrows()
-                ],  # fmt: skip
-                "rlrrr",
-            )
+        lines += ctx.per_class_tables.lines(row) or ["No per-class values were stored for this row."]
         lines += ["", "</details>", ""]
     return lines[:-1]
 
@@ -379,7 +439,7 @@ _SPEED_COLUMNS = {
 _SPEED_HIDDEN = {"model", "device_name", "file", "height", "width", "protocol", *_SPEED_PROTOCOL}
 
 
-def _speed_protocol(row: pd.Series, columns: Sequence[str]) -> str:
+def _speed_protocol(row: Row, columns: Sequence[str]) -> str:
     parts = []
     if "protocol" in columns and not is_missing(row["protocol"]):
         parts.append(str(row["protocol"]))
@@ -449,7 +509,7 @@ def speed_page(ctx: Context) -> list[str]:
                 escape(_speed_protocol(r, columns)) or MISSING,
                 *(_speed_cell(c, r[c]) for c in shown),
             ]
-            for _, r in rows.iterrows()
+            for r in rows.to_dict("records")
         ]
         headers = ["model", "protocol", *(escape(_SPEED_COLUMNS.get(c, (c,))[0]) for c in shown)]
         align = "ll" + "".join(
@@ -548,7 +608,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
                     _day(r["date"]),
                     code(r["command"]),
                 ]
-                for _, r in rows.iterrows()
+                for r in rows.to_dict("records")
             ],  # fmt: skip
         )
     lines += ["", "### Reported rows", ""]

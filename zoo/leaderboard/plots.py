@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Point", "pareto_front", "plot_accuracy_vs_speed", "slug"]
+__all__ = ["LABEL_ALL_MAX", "Point", "pareto_front", "plot_accuracy_vs_speed", "slug"]
+
+#: Up to this many points every point of a plot carries its label; with more, only the Pareto front's do.
+LABEL_ALL_MAX = 30
 
 
 @dataclass(frozen=True)
@@ -28,23 +31,37 @@ def slug(text: str) -> str:
 
 
 def pareto_front(points: Sequence[Point]) -> list[Point]:
-    """The points no other point beats on both throughput and mIoU, by increasing throughput."""
-    usable = [p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)]
-    front = [
-        p
-        for p in usable
-        if not any(
-            q.throughput >= p.throughput
-            and q.miou >= p.miou
-            and (q.throughput, q.miou) != (p.throughput, p.miou)
-            for q in usable
-        )
-    ]
-    return sorted(set(front), key=lambda p: (p.throughput, -p.miou, p.label))
+    """The points no other point beats on both throughput and mIoU, by increasing throughput.
+
+    A point is beaten by one at least as fast and at least as accurate that differs in one of the two
+    (equal points do not beat each other). One sweep from the fastest down, O(n log n).
+    """
+    usable = sorted(
+        (p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)),
+        key=lambda p: -p.throughput,
+    )
+    front: set[Point] = set()
+    best_faster = -math.inf  # the best mIoU among the points strictly faster than the current group
+    start = 0
+    while start < len(usable):
+        end = start
+        while end < len(usable) and usable[end].throughput == usable[start].throughput:
+            end += 1
+        group = usable[start:end]
+        best_here = max(p.miou for p in group)
+        if best_here > best_faster:  # else every point of the group is beaten by a faster one
+            front.update(p for p in group if p.miou == best_here)
+        best_faster = max(best_faster, best_here)
+        start = end
+    return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
 
 
 def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.svg`` and return their paths."""
+    """Write ``<stem>.png`` and ``<stem>.svg`` and return their paths.
+
+    Every point is drawn; each is labelled when there are at most :data:`LABEL_ALL_MAX`, otherwise only the
+    Pareto front is, and the title says so.
+    """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -64,7 +81,12 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
         if front:
             ax.plot([p.throughput for p in front], [p.miou for p in front], color="tab:red", marker="o",
                     linestyle="--", zorder=2, label="Pareto front")  # fmt: skip
-        for p in usable:
+        # Every point is labelled while the labels can still be read; beyond that only the Pareto front
+        # (text is most of a plot's drawing time, and hundreds of overlapping labels are noise).
+        labelled = usable if len(usable) <= LABEL_ALL_MAX else front
+        if labelled is front:
+            title += f" (labels: Pareto front only, {len(usable)} points)"
+        for p in labelled:
             ax.annotate(
                 p.label.replace("$", r"\$"),
                 (p.throughput, p.miou),
