@@ -56,8 +56,17 @@ def pareto_front(points: Sequence[Point]) -> list[Point]:
     return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
 
 
-def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> list[Path]:
+def plot_accuracy_vs_speed(
+    points: Sequence[Point], title: str, stem: Path, others: Sequence[Point] = ()
+) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` and return their paths.
+
+    Args:
+        points: the ranked rows' points; the Pareto front is theirs.
+        title: the plot's title.
+        stem: the path of both files without their suffix.
+        others: points of rows that are not ranked (part of a split, untrained, checkpoint), drawn as hollow
+            circles and never part of the front.
 
     Every point is drawn; each is labelled when there are at most :data:`LABEL_ALL_MAX`, otherwise only the
     Pareto front is, and the title says so.
@@ -70,6 +79,10 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
         (p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou) and p.throughput > 0),
         key=lambda p: (p.throughput, p.miou, p.label),
     )
+    extra = sorted(
+        (p for p in others if math.isfinite(p.throughput) and math.isfinite(p.miou) and p.throughput > 0),
+        key=lambda p: (p.throughput, p.miou, p.label),
+    )
     front = pareto_front(usable)
     rc = {"svg.hashsalt": "zoo-leaderboard", "svg.fonttype": "path", "path.simplify": True}
     with matplotlib.rc_context(rc):
@@ -77,15 +90,19 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.scatter([p.throughput for p in usable], [p.miou for p in usable], color="tab:blue", zorder=3,
-                   label="measured")  # fmt: skip
+                   label="ranked" if extra else "measured")  # fmt: skip
+        if extra:
+            ax.scatter([p.throughput for p in extra], [p.miou for p in extra], facecolors="none",
+                       edgecolors="tab:gray", zorder=3, label="not ranked")  # fmt: skip
         if front:
             ax.plot([p.throughput for p in front], [p.miou for p in front], color="tab:red", marker="o",
                     linestyle="--", zorder=2, label="Pareto front")  # fmt: skip
         # Every point is labelled while the labels can still be read; beyond that only the Pareto front
         # (text is most of a plot's drawing time, and hundreds of overlapping labels are noise).
-        labelled = usable if len(usable) <= LABEL_ALL_MAX else front
+        everything = [*usable, *extra]
+        labelled = everything if len(everything) <= LABEL_ALL_MAX else front
         if labelled is front:
-            title += f" (labels: Pareto front only, {len(usable)} points)"
+            title += f" (labels: Pareto front only, {len(everything)} points)"
         for p in labelled:
             ax.annotate(
                 p.label.replace("$", r"\$"),
@@ -94,14 +111,14 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
                 xytext=(4, 4),
                 fontsize=7,
             )
-        if len({p.throughput for p in usable}) > 1:
+        if len({p.throughput for p in everything}) > 1:
             ax.set_xscale("log")
         ax.margins(x=0.3, y=0.1)
         ax.set_xlabel("throughput (images/s, log scale)")
         ax.set_ylabel("mIoU (%)")
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="best" if extra else "lower left", fontsize=8)
         fig.tight_layout()
         stem.parent.mkdir(parents=True, exist_ok=True)
         png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
