@@ -82,7 +82,9 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 def _python(code: str, pythonpath: str, peaks: list[int]) -> None:
     """Run ``code`` in a fresh interpreter; append its peak resident memory (KiB) to ``peaks``."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    # From the file system root: `python -c` puts the working directory first on sys.path, where a checkout's
+    # zoo/ would shadow the one PYTHONPATH names.
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(sys.executable).anchor)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
