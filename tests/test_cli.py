@@ -11,6 +11,7 @@ import pytest
 
 from zoo.cli import bench_main, build_bench_parser, build_parser, main, run_command
 from zoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, MergeError, UnknownModelError
+from zoo.results import ACCURACY
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -75,6 +76,9 @@ def test_zoo_bench_dispatches_speed_and_merge(capsys):
 
 
 def test_zoo_leaderboard_renders_the_pages(tmp_path, capsys):
+    # an empty store (header only): the pages show the publishers' figures and say nothing is measured
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "results.csv").write_text(",".join(ACCURACY.columns) + "\n")
     code, _, _ = run_cli(
         capsys, "leaderboard", "--results", str(tmp_path / "data"), "--out", str(tmp_path / "out")
     )
@@ -82,6 +86,14 @@ def test_zoo_leaderboard_renders_the_pages(tmp_path, capsys):
     assert {p.name for p in (tmp_path / "out").glob("*.md")} == {
         "README.md", "voc.md", "cityscapes.md", "ade20k.md", "speed.md",
     }  # fmt: skip
+
+
+def test_zoo_leaderboard_refuses_a_missing_results_folder(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "leaderboard", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")
+    )
+    assert code == 2 and "nowhere" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 # --- one command tree: help at every level, version, the zoo-bench alias ------------------------------------

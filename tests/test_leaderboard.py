@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("matplotlib")
 
@@ -126,7 +128,7 @@ def _results(root: Path) -> Path:
     )
     store.append(_row(model=EVIL, weights="t_1", mIoU=30.0, images_per_s=300.0, environment_id="env2",
                       command="zoo-bench --models 'evil|*' --x `y`"))  # fmt: skip
-    store.append(_row(model="deeplabv3-resnet101", weights="coco_voc", dataset="voc", mIoU=70.0, aAcc=93.0,
+    store.append(_row(model="deeplabv3-resnet101", weights="coco_voc", dataset="voc", num_images=1449, mIoU=70.0, aAcc=93.0,
                       protocol="ss whole 520", device="cpu", dtype="fp32", images_per_s=None,
                       device_name="Intel Xeon", date="2025-01-01T00:00:00+00:00",
                       command="zoo-bench --dataset voc --models deeplabv3-resnet101 --device cpu"))  # fmt: skip
@@ -253,8 +255,15 @@ def test_speed_page_one_table_per_device(rendered: tuple[Path, list[Path]]) -> N
     assert "extra\\_note" in lines[0] and "a\\|b" in lines[1]
 
 
+def _no_results(root: Path) -> Path:
+    """A results folder with nothing measured yet (a README only), as leaderboards/data starts."""
+    root.mkdir()
+    (root / "README.md").write_text("# Leaderboard data\n")
+    return root
+
+
 def test_no_results_says_so(tmp_path: Path) -> None:
-    written = render(tmp_path / "missing", tmp_path / "out", registry=_registry())
+    written = render(_no_results(tmp_path / "data"), tmp_path / "out", registry=_registry())
     assert not any(p.suffix in (".png", ".svg") for p in written)
     out = tmp_path / "out"
     assert "No speed measurements yet: the GPU run comes later." in (out / "speed.md").read_text()
@@ -314,10 +323,8 @@ def test_bad_results_file_is_a_clear_error(
 
 def test_cli_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert (
-        leaderboard_main(["--results", str(tmp_path / "none"), "--out", str(out), "--date", "2025-02-03"])
-        == 0
-    )
+    data = _no_results(tmp_path / "data")
+    assert leaderboard_main(["--results", str(data), "--out", str(out), "--date", "2025-02-03"]) == 0
     assert "wrote 5 file(s)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(PAGES)
     with pytest.raises(SystemExit):
@@ -341,3 +348,201 @@ def test_comparability_rules() -> None:
     assert comparable(ss, "cityscapes", "val", "none")[0] is False
     ok, caveat = comparable(unstated, "ade20k", "val", "none")
     assert ok and "not stated" in caveat
+
+
+def _pareto_by_definition(points: list[Point]) -> list[Point]:
+    """The definition, quadratic: no other point at least as fast and as accurate, better in one."""
+    usable = [p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)]
+    front = {
+        p
+        for p in usable
+        if not any(
+            q.throughput >= p.throughput
+            and q.miou >= p.miou
+            and (q.throughput, q.miou) != (p.throughput, p.miou)
+            for q in usable
+        )
+    }
+    return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1.0, 2.0, 2.5, 10.0, math.inf, math.nan]),
+            st.sampled_from([30.0, 40.0, 40.5, 50.0, -math.inf, math.nan]),
+            st.sampled_from("abc"),
+        ),
+        max_size=12,
+    )
+)
+def test_pareto_front_is_the_definition(values: list[tuple[float, float, str]]) -> None:
+    points = [Point(label, throughput, miou) for throughput, miou, label in values]
+    assert pareto_front(points) == _pareto_by_definition(points)
+
+
+def test_many_points_label_only_the_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.axes import Axes
+
+    from zoo.leaderboard.plots import LABEL_ALL_MAX, plot_accuracy_vs_speed
+
+    labels: list[str] = []
+    titles: list[str] = []
+    annotate, set_title = Axes.annotate, Axes.set_title
+    monkeypatch.setattr(
+        Axes, "annotate", lambda self, text, *a, **k: labels.append(text) or annotate(self, text, *a, **k)
+    )
+    monkeypatch.setattr(Axes, "set_title", lambda self, text, *a, **k: titles.append(text) or set_title(self, text, *a, **k))  # fmt: skip
+    few = [Point(f"m{i}", 1.0 + i, 50.0 - i) for i in range(LABEL_ALL_MAX)]  # every one on the front
+    plot_accuracy_vs_speed(few, "few", tmp_path / "few")
+    assert sorted(labels) == sorted(p.label for p in few) and titles == ["few"]
+    labels.clear()
+    many = [*few, *(Point(f"slow{i}", 1.0, 10.0 + i / 100) for i in range(50))]  # beaten by m0
+    plot_accuracy_vs_speed(many, "many", tmp_path / "many")
+    assert sorted(labels) == sorted(p.label for p in few)
+    assert titles[-1] == f"many (labels: Pareto front only, {len(many)} points)"
+
+
+# ---------------------------------------------------------------------------------------------- issue 11
+
+
+def _voc_rows(root: Path) -> Path:
+    """VOC results: one full-split row of published weights and four that must not be ranked with it."""
+    data = root / "data"
+    store = ResultsStore(data / "voc.csv")
+    voc = dict(model="deeplabv3-resnet101", dataset="voc", num_images=1449, protocol="ss whole 520",
+               device_name="NVIDIA H200")  # fmt: skip
+    store.append(_row(**voc, weights="coco_voc", mIoU=70.0, images_per_s=10.0))
+    store.append(_row(**{**voc, "num_images": 9}, weights="untrained", split="val[:9]", mIoU=95.0,
+                      images_per_s=50.0))  # fmt: skip
+    store.append(_row(**voc, weights="checkpoint", mIoU=80.0, images_per_s=20.0))
+    store.append(_row(**{**voc, "num_images": 100}, weights="coco_voc", split="val[:100]", mIoU=72.0,
+                      images_per_s=30.0))  # fmt: skip
+    store.append(_row(**{**voc, "num_images": 1464}, weights="coco_voc", split="train", mIoU=75.0,
+                      images_per_s=40.0))  # fmt: skip
+    return data
+
+
+def _section(page: str, title: str) -> str:
+    return page.split(f"## {title}")[1].split("\n## ")[0]
+
+
+@pytest.fixture
+def plotted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], list[str]]]:
+    """The labels of the (ranked, not ranked) points of every plot drawn."""
+    from zoo.leaderboard import plots
+
+    calls: list[tuple[list[str], list[str]]] = []
+    draw = plots.plot_accuracy_vs_speed
+
+    def spy(points, title, stem, others=()):
+        calls.append(([p.label for p in points], [p.label for p in others]))
+        return draw(points, title, stem, others=others)
+
+    monkeypatch.setattr(plots, "plot_accuracy_vs_speed", spy)
+    return calls
+
+
+def test_partial_untrained_and_checkpoint_rows_are_never_ranked(
+    tmp_path: Path, plotted: list[tuple[list[str], list[str]]]
+) -> None:
+    out = tmp_path / "out"
+    render(_voc_rows(tmp_path), out, registry=_registry())
+    page = (out / "voc.md").read_text()
+    ranking = _section(page, "Ranking")
+    assert [line.split(" | ")[3] for line in ranking.splitlines() if line.startswith("| 1")] == ["coco\\_voc"]
+    assert "| 2 |" not in ranking  # the 9-image untrained row (mIoU 95) is not first, nor anywhere here
+    apart = _section(page, "Not ranked: part of a split, untrained or checkpoint weights")
+    rows = [line for line in apart.splitlines() if line.startswith("| deeplabv3")]
+    assert len(rows) == 4 and apart.splitlines()[4].startswith("| model | encoder | weights |")
+    assert "| 95.00 |" in rows[0] and rows[0].endswith(
+        "| untrained (random weights); part of the split: 9 of 1,449 images (val\\[:9\\]) |"
+    )
+    assert "| voc val\\[:9\\] | 9 |" in rows[0]
+    assert rows[1].endswith("| a user checkpoint, not published weights |")
+    assert rows[2].endswith("| evaluated on the train split, not val |")
+    assert rows[3].endswith("| part of the split: 100 of 1,449 images (val\\[:100\\]) |")
+    versus = _section(page, "Measured versus reported")
+    assert "not comparable: part of the split: 100 of 1,449 images (val\\[:100\\])" in versus
+    assert plotted == [(["deeplabv3-resnet101.coco_voc (ss whole 520, bf16)"], [])]
+    plots = _section(page, "Accuracy versus throughput")
+    assert "Pareto front: deeplabv3-resnet101.coco\\_voc (ss whole 520, bf16)." in plots
+    assert "Hollow circles" not in plots
+    details = page.split("<summary>")[1:]
+    assert sum("(not ranked: " in d.split("</summary>")[0] for d in details) == 4
+    readme = (out / "README.md").read_text()
+    assert "| [PASCAL VOC 2012](voc.md) | 1 | 4 | 0 | 1 |" in readme
+    assert "on the official validation split and stored" not in readme
+    assert "PASCAL VOC 2012 val: 1,449 images" in readme and "weights `untrained`" in readme
+
+
+def test_include_partial_plots_them_apart_from_the_front(
+    tmp_path: Path, plotted: list[tuple[list[str], list[str]]]
+) -> None:
+    out = tmp_path / "out"
+    render(_voc_rows(tmp_path), out, registry=_registry(), include_partial=True)
+    assert len(plotted) == 1 and plotted[0][0] == ["deeplabv3-resnet101.coco_voc (ss whole 520, bf16)"]
+    assert sorted(plotted[0][1]) == sorted(
+        f"deeplabv3-resnet101.{w} (ss whole 520, bf16)"
+        for w in ("untrained", "checkpoint", "coco_voc", "coco_voc")
+    )
+    page = (out / "voc.md").read_text()
+    plots = _section(page, "Accuracy versus throughput")
+    assert (
+        "Pareto front: deeplabv3-resnet101.coco\\_voc (ss whole 520, bf16). Hollow circles: 4 row(s)" in plots
+    )
+    assert "| 2 |" not in _section(page, "Ranking")
+
+
+def test_only_unranked_rows_with_a_throughput_say_how_to_plot_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ResultsStore(data / "r.csv").append(_row(weights="untrained", images_per_s=5.0))
+    render(data, tmp_path / "out", registry=_registry())
+    plots = _section((tmp_path / "out" / "ade20k.md").read_text(), "Accuracy versus throughput")
+    assert "No ranked row carries a throughput yet for ADE20K" in plots and "--include-partial" in plots
+    assert not (tmp_path / "out" / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({}, ""),
+        ({"weights": "untrained"}, "untrained (random weights)"),
+        ({"weights": "checkpoint"}, "a user checkpoint, not published weights"),
+        ({"split": "val[:9]", "num_images": 9}, "part of the split: 9 of 2,000 images (val[:9])"),
+        ({"num_images": 1999}, "part of the split: 1,999 of 2,000 images"),
+        ({"num_images": 2001}, "2,001 images, but ade20k val has 2,000"),
+        ({"num_images": None}, "the number of images is not recorded (ade20k val has 2,000)"),
+        ({"split": "test"}, "evaluated on the test split, not val"),
+        ({"dataset": "mydata"}, "zoo does not know how many images mydata val has"),
+    ],
+)
+def test_why_a_row_is_not_ranked(changes: dict[str, Any], why: str) -> None:
+    from zoo.leaderboard.pages import not_ranked_because
+
+    reason = not_ranked_because(_row(**changes))
+    assert reason.startswith(why) and bool(reason) == bool(why)
+
+
+@pytest.mark.parametrize("case", ["missing", "a file", "empty", "hidden files only"])
+def test_a_missing_or_empty_results_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    from zoo.errors import EXIT_USAGE, ZooError
+    from zoo.leaderboard import ResultsFolderError
+
+    folder = tmp_path / "results"
+    if case == "a file":
+        folder.write_text("x")
+    elif case != "missing":
+        folder.mkdir()
+        if case == "hidden files only":
+            (folder / ".results.csv.lock").write_text("")
+    with pytest.raises(ResultsFolderError, match="--results") as info:
+        render(folder, tmp_path / "out", registry=_registry())
+    assert isinstance(info.value, ZooError) and str(folder) in str(info.value)
+    assert not (tmp_path / "out").exists()  # nothing rendered over the pages
+    assert leaderboard_main(["--results", str(folder), "--out", str(tmp_path / "out")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert str(folder) in err and "Traceback" not in err

@@ -313,3 +313,112 @@ def test_update_does_not_sync_on_cuda():
     np.testing.assert_array_equal(cm_ok.compute().cpu().numpy(), ref)
     with pytest.raises(ValueError, match="target has values outside"):
         cm.compute()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Out-of-range values in every label dtype: counted apart, never into a cell, and named by compute()
+# --------------------------------------------------------------------------------------------------------
+
+_DTYPE_VALUES = {
+    # dtype -> values a label of that dtype can hold that matter here (in range, ignore values, just out of
+    # range, far out of range: a value spread wider than a small histogram takes another code path)
+    torch.bool: [0, 1],
+    torch.uint8: [0, 1, 2, 3, 4, 5, 200, 254, 255],
+    torch.int8: [-128, -2, -1, 0, 1, 2, 3, 4, 5, 127],
+    torch.int16: [-300, -1, 0, 1, 2, 3, 4, 5, 255, 256, 32767],
+    torch.int32: [-1, 0, 1, 2, 3, 4, 5, 255, 2**31 - 1],
+    torch.int64: [-(2**62), -1, 0, 1, 2, 3, 4, 5, 255, 10**7, 2**62],
+}
+
+
+def ref_counts(pred: np.ndarray, target: np.ndarray, c: int, ignore) -> tuple[np.ndarray, int, int, list]:
+    """(matrix of the valid pixels, ignored count, invalid count, [tmin, tmax, pmin, pmax]) with Python ints."""
+    cm = np.zeros((c, c), dtype=np.int64)
+    ignored = invalid = 0
+    t_seen, p_seen = [0], [0]
+    for p, t in zip(pred.tolist(), target.tolist(), strict=True):
+        p, t = int(p), int(t)
+        p_seen.append(p)
+        p_ok = 0 <= p < c
+        if ignore is not None and t == ignore:
+            ignored += p_ok
+            invalid += not p_ok
+            continue
+        t_seen.append(t)
+        if p_ok and 0 <= t < c:
+            cm[t, p] += 1
+        else:
+            invalid += 1
+    return cm, ignored, invalid, [min(t_seen), max(t_seen), min(p_seen), max(p_seen)]
+
+
+@st.composite
+def wild_cases(draw):
+    c = draw(st.integers(1, 6))
+    n = draw(st.integers(0, 40))
+    p_dtype = draw(st.sampled_from(list(_DTYPE_VALUES)))
+    t_dtype = draw(st.sampled_from([p_dtype, *_DTYPE_VALUES]))
+    pool_p = draw(st.lists(st.sampled_from(_DTYPE_VALUES[p_dtype]), min_size=1, max_size=4))
+    pool_t = draw(st.lists(st.sampled_from(_DTYPE_VALUES[t_dtype]), min_size=1, max_size=4))
+    pred = draw(st.lists(st.sampled_from(pool_p), min_size=n, max_size=n))
+    target = draw(st.lists(st.sampled_from(pool_t), min_size=n, max_size=n))
+    ignore = draw(st.sampled_from([None, 255, -1, 0, 2]))
+    # A label map large enough (>= 65536 pixels) takes the dtype's whole range for one-byte labels: the
+    # same values tiled `repeat` times, so the reference is the small case's counts times `repeat`.
+    repeat = draw(st.sampled_from([1, 1, -(-(1 << 16) // n) if n else 1]))
+    return (
+        torch.tensor(pred, dtype=torch.int64).to(p_dtype),
+        torch.tensor(target, dtype=torch.int64).to(t_dtype),
+        c,
+        ignore,
+        repeat,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(wild_cases())
+def test_every_dtype_and_out_of_range_value_is_counted_apart(case):
+    pred, target, c, ignore, repeat = case
+    cm_ref, ignored, invalid, (tmin, tmax, pmin, pmax) = ref_counts(
+        pred.long().numpy(), target.long().numpy(), c, ignore
+    )
+    pred, target = pred.repeat(repeat), target.repeat(repeat)
+    cm_ref, ignored, invalid = cm_ref * repeat, ignored * repeat, invalid * repeat
+    np.testing.assert_array_equal(M.confusion_matrix(pred, target, c, ignore, check=False).numpy(), cm_ref)
+    stream = M.ConfusionMatrix(c, ignore_index=ignore)
+    half = pred.numel() // 2
+    stream.update(pred[:half], target[:half])
+    stream.update(pred[half:], target[half:])
+    assert (int(stream.ignored_count), int(stream.invalid_count)) == (ignored, invalid)
+    if not invalid:
+        np.testing.assert_array_equal(stream.compute().numpy(), cm_ref)
+        np.testing.assert_array_equal(M.confusion_matrix(pred, target, c, ignore).numpy(), cm_ref)
+        return
+    with pytest.raises(ValueError, match=rf"^{invalid} pixel\(s\) out of range") as info:
+        stream.compute()
+    message = str(info.value)
+    for what, low, high in (("target", tmin, tmax), ("pred", pmin, pmax)):
+        bad = [v for v in dict.fromkeys((low, high)) if not 0 <= v < c]
+        if bad:
+            assert f"{what} has values outside 0..{c - 1}" in message
+            assert ", ".join(map(str, bad)) + " (smallest/largest seen)" in message
+        else:
+            assert f"{what} has values" not in message
+    with pytest.raises(ValueError, match=rf"^{invalid} pixel\(s\) out of range"):
+        M.confusion_matrix(pred, target, c, ignore)
+
+
+def test_an_ignore_index_that_is_a_class_is_skipped_not_counted():
+    # ignore_index=0 inside 0..C-1 (some datasets mark "unlabelled" as 0): its pixels reach no cell
+    t = torch.tensor([0, 0, 1, 2], dtype=torch.uint8)
+    p = torch.tensor([1, 2, 1, 9], dtype=torch.uint8)
+    cm = M.ConfusionMatrix(3, ignore_index=0)
+    cm.update(p, t)
+    assert (int(cm.ignored_count), int(cm.invalid_count)) == (2, 1)
+    with pytest.raises(ValueError, match=r"pred has values outside 0\.\.2: 9"):
+        cm.compute()
+    assert M.confusion_matrix(p, t, 3, ignore_index=0, check=False).tolist() == [
+        [0, 0, 0],
+        [0, 1, 0],
+        [0, 0, 0],
+    ]

@@ -152,6 +152,13 @@ class MergeError(ZooError):
         self.exit_code = exit_code
 
 
+class ResultsFolderError(ResultsFileError):
+    """The results folder to render from is missing, not a folder, or holds no file at all.
+
+    A subclass of :class:`ResultsFileError`, so that whatever handles a bad results file handles it too.
+    """
+
+
 class UnsavedResultError(ResultsFileError):
     """A measured row could not be written to its store; it was saved to :attr:`recovery_path` instead (or,
     where no file could be written, the message carries it as JSON). The message says how to restore it."""

@@ -65,7 +65,8 @@ def _check_num_classes(num_classes: int) -> int:
 
 
 def _as_labels(x: Any, what: str) -> torch.Tensor:
-    """``x`` as a flat int64 tensor; floating or complex input is a TypeError (labels, not logits)."""
+    """``x`` as a flat integer tensor of its own dtype (bool as uint8); floating or complex input is a
+    TypeError (labels, not logits). No conversion to int64: a uint8 label map stays one byte per pixel."""
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
     if x.is_floating_point() or x.is_complex():
@@ -75,18 +76,108 @@ def _as_labels(x: Any, what: str) -> torch.Tensor:
         raise TypeError(
             f"{what} must be an integer (or bool) tensor of class indices, got dtype {x.dtype}.{hint}"
         )
-    return x.reshape(-1).long()  # int64 before any arithmetic: uint8 labels would overflow in t * C + p
+    x = x.reshape(-1)
+    return x.view(torch.uint8) if x.dtype == torch.bool else x
+
+
+#: Most bins the CPU path's histogram over (target, prediction) value pairs may have (8 MiB of int64);
+#: label values spread wider than that (a stray 65535) take the general path.
+_MAX_PAIR_BINS = 1 << 20
+
+
+def _value_range(x: torch.Tensor) -> tuple[int, int]:
+    """Bounds of the values of ``x``: its dtype's for a large one-byte label map (no pass over the data, and
+    a 256-wide range is cheap to histogram next to the data), the actual smallest and largest value else."""
+    if x.element_size() == 1 and x.numel() >= 1 << 16:
+        info = torch.iinfo(x.dtype)
+        return info.min, info.max
+    if x.numel() == 0:
+        return 0, 0
+    low, high = torch.aminmax(x)
+    return int(low), int(high)
 
 
 def _bin_counts(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Counts over ``C*C + 2`` bins without a host sync, and the target with ignored pixels set to 0.
+    """Counts over ``C*C + 2`` bins, and the extremes seen (see :meth:`ConfusionMatrix.update`).
 
     Bin ``t*C + p`` for a valid pixel, bin ``C*C`` for an ignored pixel (target == ignore_index, prediction
     in range), bin ``C*C + 1`` for an invalid one (target outside ``0..C-1`` and not ignore_index, or a
     prediction outside ``0..C-1``, on any pixel). Invalid pixels never reach a matrix cell.
+
+    On CPU the (value-pair) histogram is taken first and split into valid, ignored and invalid afterwards, so
+    that checking the labels costs no mask and no pass of its own; on other devices :func:`_bin_counts_masked`
+    counts without reading anything back to the host. The second item is ``[min target, max target, min
+    pred, max pred]`` over the non-ignored targets and all predictions, 0 included (ignored targets count as
+    0), on the same device: what :meth:`ConfusionMatrix.compute` names when a value was out of range.
     """
+    if pred.device.type == "cpu" and target.device.type == "cpu":
+        pair = _pair_histogram(pred, target)
+        if pair is not None:
+            return _fold_pairs(*pair, num_classes, ignore_index, pred.numel())
+    return _bin_counts_masked(pred, target, num_classes, ignore_index)
+
+
+def _pair_histogram(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int, int] | None:
+    """How often each (target, prediction) value pair occurs, as a ``(rows, cols)`` tensor whose row ``r``
+    is target ``t_low + r`` and column ``c`` prediction ``p_low + c``; with ``t_low`` and ``p_low``.
+    ``None`` when the values spread over more than :data:`_MAX_PAIR_BINS` pairs."""
+    t_low, t_high = _value_range(target)
+    p_low, p_high = _value_range(pred)
+    t_low, p_low = min(t_low, 0), min(p_low, 0)  # counting from 0 saves a pass unless a value is negative
+    rows, cols = t_high - t_low + 1, p_high - p_low + 1
+    if rows * cols > _MAX_PAIR_BINS:
+        return None
+    # A negative value (rare: an error, or ignore_index=-1) costs a pass: shift to count from the smallest.
+    if t_low:
+        target = target.long() - t_low
+    if p_low:
+        pred = pred.long() - p_low
+    if target.element_size() < 4 and pred.element_size() < 4:
+        target = target.to(torch.int32)  # t * cols must not overflow a one- or two-byte type
+    # 0 <= t < rows and 0 <= p < cols now, so t * cols + p < rows * cols < 2^31: the index is written as
+    # int32 (computed in the inputs' dtype), half the bytes for bincount to read than int64.
+    index = torch.add(pred, target, alpha=cols, out=torch.empty(pred.shape, dtype=torch.int32))
+    counts = torch.bincount(index, minlength=rows * cols)
+    return counts.view(rows, cols), t_low, p_low
+
+
+def _fold_pairs(
+    pairs: torch.Tensor, t_low: int, p_low: int, num_classes: int, ignore_index: int | None, total: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    c = num_classes
+    rows, cols = pairs.shape
+    out = torch.zeros(c * c + 2, dtype=torch.int64)
+    matrix = out[: c * c].view(c, c)
+    t0, t1 = max(0, t_low), min(c, t_low + rows)  # the valid targets (and predictions) the pairs cover
+    p0, p1 = max(0, p_low), min(c, p_low + cols)
+    if t0 < t1 and p0 < p1:
+        matrix[t0:t1, p0:p1] = pairs[t0 - t_low : t1 - t_low, p0 - p_low : p1 - p_low]
+    ignored_row = None
+    if ignore_index is not None and t_low <= ignore_index < t_low + rows:
+        ignored_row = ignore_index - t_low
+        if p0 < p1:
+            out[-2] = pairs[ignored_row, p0 - p_low : p1 - p_low].sum()  # an invalid prediction is invalid
+        if 0 <= ignore_index < c:
+            matrix[ignore_index] = 0
+    out[-1] = total - out[:-1].sum()
+    # The extremes of the values seen, for the message of compute(): ignored targets count as 0.
+    t_seen = (pairs.sum(1) > 0).nonzero().flatten()
+    if ignored_row is not None:
+        t_seen = t_seen[t_seen != ignored_row]
+    t_values = [0, *(t_seen[[0, -1]] + t_low).tolist()] if t_seen.numel() else [0]
+    p_seen = (pairs.sum(0) > 0).nonzero().flatten()
+    p_values = [0, *(p_seen[[0, -1]] + p_low).tolist()] if p_seen.numel() else [0]
+    extremes = torch.tensor([min(t_values), max(t_values), min(p_values), max(p_values)], dtype=torch.int64)
+    return out, extremes
+
+
+def _bin_counts_masked(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_bin_counts` with masks and no host sync (no value of the data decides a size or a branch)."""
+    pred, target = pred.long(), target.long()  # int64 before any arithmetic: uint8 would overflow t * C + p
     c = num_classes
     k = c * c
     if ignore_index is not None:
@@ -98,10 +189,18 @@ def _bin_counts(
         idx.masked_fill_(ignored, k)
     idx = torch.where(good, idx, k + 1)
     if idx.device.type == "cpu":
-        return torch.bincount(idx, minlength=k + 2), target
-    # CUDA's bincount reads max() back to the host to size its output; a scatter into a fixed size does not.
-    counts = torch.zeros(k + 2, dtype=torch.int64, device=idx.device)
-    return counts.index_add_(0, idx, torch.ones_like(idx)), target
+        counts = torch.bincount(idx, minlength=k + 2)
+    else:
+        # CUDA's bincount reads max() back to the host to size its output; a scatter into a fixed size does not.
+        counts = torch.zeros(k + 2, dtype=torch.int64, device=idx.device)
+        counts.index_add_(0, idx, torch.ones_like(idx))
+    if not target.numel():
+        return counts, torch.zeros(4, dtype=torch.int64, device=idx.device)
+    tmin, tmax = torch.aminmax(target)  # ignored targets are 0 here
+    pmin, pmax = torch.aminmax(pred)
+    low = torch.stack([tmin, pmin]).clamp(max=0)  # 0 is always in range: neutral
+    high = torch.stack([tmax, pmax]).clamp(min=0)
+    return counts, torch.stack([low[0], high[0], low[1], high[1]])
 
 
 def _check_shapes(pred: Any, target: Any) -> None:
@@ -141,16 +240,17 @@ def confusion_matrix(
         num_classes: ``C``; valid labels are ``0..C-1``.
         ignore_index: pixels whose *target* equals this value are skipped. ``None`` ignores nothing.
         check: when True (the default), any target outside ``0..C-1`` that is not ``ignore_index``, or
-            any prediction outside ``0..C-1`` (ignored pixel or not), raises ``ValueError`` naming the offending values and the expected range; this
-            reads one number back to the host (a sync on CUDA), which is fine for one-off use. When False
-            nothing is read back: invalid pixels are left out of the matrix (never counted into a cell)
-            and not reported. For a sync-free *and* checked stream use :class:`ConfusionMatrix`.
+            any prediction outside ``0..C-1`` (ignored pixel or not), raises ``ValueError`` naming the
+            offending values and the expected range; this reads one number back to the host (a sync on
+            CUDA), which is fine for one-off use. When False nothing is read back on CUDA: invalid pixels
+            are left out of the matrix (never counted into a cell) and not reported. For a sync-free *and* checked stream use :class:`ConfusionMatrix`.
 
     Returns:
         int64 tensor ``(C, C)`` on ``pred``'s device: ``cm[i, j]`` = number of non-ignored pixels with
-        target ``i`` and prediction ``j`` (rows = ground truth, columns = prediction). It is computed
-        with a single ``torch.bincount(target * C + pred)`` over all pixels (on CUDA a fixed-size
-        ``index_add_``, which needs no sync).
+        target ``i`` and prediction ``j`` (rows = ground truth, columns = prediction). On CPU it is one
+        ``torch.bincount`` of ``target * W + pred`` over all pixels, where ``W`` spans the predictions'
+        values, so that ignored and out-of-range pixels land in bins of their own and need no mask; on
+        other devices a fixed-size ``index_add_`` after masking, which needs no sync.
     """
     c = _check_num_classes(num_classes)
     _check_shapes(pred, target)
@@ -158,6 +258,7 @@ def confusion_matrix(
     t = _as_labels(target, "target").to(p.device)
     counts, _ = _bin_counts(p, t, c, ignore_index)
     if check and int(counts[-1]) > 0:
+        p, t = p.long(), t.long()
         keep = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t != ignore_index
         bad_t = _invalid_values(t, keep, c)
         bad_p = _invalid_values(p, torch.ones_like(keep), c)
@@ -173,10 +274,12 @@ def confusion_matrix(
 class ConfusionMatrix:
     """A confusion matrix accumulated on the device, batch after batch, with no host sync per update.
 
-    ``update`` never reads a value back to the host: out-of-range pixels are counted into an on-device
-    counter of invalid pixels (together with the extreme offending values seen), and :meth:`compute` /
-    :attr:`matrix` raise ``ValueError`` when that counter is non-zero, so a wrong label is never
-    silently counted. That check costs one sync, at the end.
+    ``update`` never raises on values: out-of-range pixels are counted into a counter of invalid pixels
+    (together with the extreme offending values seen), and :meth:`compute` / :attr:`matrix` raise
+    ``ValueError`` when that counter is non-zero, so a wrong label is never silently counted. On CUDA (any
+    device but the CPU) ``update`` reads nothing back to the host, and that check costs one sync, at the
+    end. On the CPU, where reading a value costs no sync, ``update`` reads the smallest and largest label
+    (for labels wider than one byte) to size the histogram that does the counting and the checking at once.
 
     Args:
         num_classes: ``C``; valid labels are ``0..C-1``.
@@ -218,7 +321,8 @@ class ConfusionMatrix:
         """Add one batch: ``pred`` and ``target`` integer tensors of the same (any) shape.
 
         ``pred`` must hold class indices (a floating tensor is a ``TypeError``: argmax the logits first).
-        No value is read back to the host and no Python branch depends on tensor values.
+        Labels keep their dtype (a uint8 label map is not widened to int64). On CUDA no value is read back
+        to the host and no Python branch depends on tensor values.
         """
         _check_shapes(pred, target)
         p = _as_labels(pred, "pred")
@@ -228,16 +332,13 @@ class ConfusionMatrix:
         p = p.to(self.device, non_blocking=True)
         t = t.to(self.device, non_blocking=True)
         assert self._counts is not None and self._extremes is not None
-        counts, t = _bin_counts(p, t, self.num_classes, self.ignore_index)
+        counts, extremes = _bin_counts(p, t, self.num_classes, self.ignore_index)
         self._counts += counts
-        if t.numel():
-            # Running extremes (target with ignored pixels set to 0, which is always in range), so that
-            # compute() can name an offending value without having kept the data.
-            tmin, tmax = torch.aminmax(t)
-            pmin, pmax = torch.aminmax(p)
-            ext = self._extremes
-            ext[0::2] = torch.minimum(ext[0::2], torch.stack([tmin, pmin]))
-            ext[1::2] = torch.maximum(ext[1::2], torch.stack([tmax, pmax]))
+        # Running extremes (ignored targets count as 0, which is always in range), so that compute() can
+        # name an offending value without having kept the data.
+        ext = self._extremes
+        ext[0::2] = torch.minimum(ext[0::2], extremes[0::2])
+        ext[1::2] = torch.maximum(ext[1::2], extremes[1::2])
 
     def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
         """Add ``other``'s counts into this one (in place; returns ``self``). Same ``C`` and ignore_index."""

@@ -17,14 +17,24 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo.errors import ResultsFileError
+from zoo.errors import ResultsFileError, ResultsFolderError
 from zoo.leaderboard import data, pages
 from zoo.leaderboard.reported import reported_rows
 from zoo.registry import REGISTRY, Registry
 
-__all__ = ["ResultsFileError", "render"]
+__all__ = ["ResultsFileError", "ResultsFolderError", "render"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _check_results_folder(root: Path) -> None:
+    hint = "pass the folder zoo-bench wrote its results to (--results), e.g. leaderboards/data"
+    if not root.exists():
+        raise ResultsFolderError(f"{root}: no such results folder; {hint}")
+    if not root.is_dir():
+        raise ResultsFolderError(f"{root}: not a folder; {hint}")
+    if not any(p.is_file() and not p.name.startswith(".") for p in root.rglob("*")):
+        raise ResultsFolderError(f"{root}: the results folder holds no file; {hint}")
 
 
 def render(
@@ -33,6 +43,7 @@ def render(
     *,
     date: str | None = None,
     registry: Registry | None = None,
+    include_partial: bool = False,
 ) -> list[Path]:
     """Render every page from the results under ``results_dir`` into ``out_dir``.
 
@@ -42,11 +53,16 @@ def render(
         out_dir: where the pages go (created if needed).
         date: ``YYYY-MM-DD`` stated as the results' date; default: the newest row's date.
         registry: where reported figures and weight metadata come from (default: zoo's registry).
+        include_partial: plot the measured rows that are not ranked as well (rows on part of a split,
+            untrained, checkpoint), as hollow markers that are never on the Pareto front. They are listed in
+            their own section of their page, apart from the ranking, either way.
 
     Returns:
         The files written, sorted.
 
     Raises:
+        ResultsFolderError: ``results_dir`` does not exist, is not a folder or holds no file (a folder with
+            only a README renders the reported figures alone).
         ResultsFileError: a results file is empty or malformed (the message names it).
         ValueError: ``date`` is not ``YYYY-MM-DD``.
     """
@@ -54,6 +70,7 @@ def render(
 
     if date is not None and not _DATE.match(date):
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    _check_results_folder(Path(results_dir))
     results = data.load(results_dir)
     out = Path(out_dir)
     ctx = pages.Context(
@@ -62,6 +79,7 @@ def render(
         out_dir=out,
         zoo_version=__version__,
         date=date or pages.newest_date(results),
+        include_partial=include_partial,
     )
     ctx.reported = reported_rows(ctx.registry)
     out.mkdir(parents=True, exist_ok=True)

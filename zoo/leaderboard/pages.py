@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from zoo.bench.results import KEY_COLUMNS
+from zoo.datasets.spec import DATASETS
 from zoo.leaderboard import plots
 from zoo.leaderboard.data import Results
 from zoo.leaderboard.reported import (
@@ -26,12 +28,41 @@ from zoo.leaderboard.reported import (
     gmacs,
     params_millions,
 )
-from zoo.leaderboard.tables import MISSING, code, escape, fmt_diff, fmt_float, is_missing, table
+from zoo.leaderboard.tables import (
+    MISSING,
+    code,
+    escape,
+    fmt_diff,
+    fmt_float,
+    fmt_floats,
+    is_missing,
+    table,
+    table_row,
+)
 from zoo.registry import ModelEntry, Registry
 from zoo.weights import WeightRecord
 
-DATASET_TITLES = {"voc": "PASCAL VOC 2012", "cityscapes": "Cityscapes", "ade20k": "ADE20K"}
+DATASET_TITLES = {name: spec.title for name, spec in DATASETS.items()}
 NO_SPEED = "No speed measurements yet: the GPU run comes later."
+
+#: Images in each official evaluation split: a measured row is ranked only when it covers all of them.
+#: (One fact of the dataset table; kept here until :class:`zoo.datasets.spec.DatasetSpec` states it.)
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "voc": {"val": 1449},
+    "cityscapes": {"val": 500},
+    "ade20k": {"val": 2000},
+}
+#: The split the pages rank (and publishers report on).
+RANKED_SPLIT = "val"
+#: The ``weights`` of a row measured on a model without weights (``zoo-bench --allow-untrained``).
+UNTRAINED = "untrained"
+#: The ``weights`` of a row measured with weights from a user's checkpoint file.
+CHECKPOINT = "checkpoint"
+
+
+#: One result row as a plain mapping (column -> value): pages read rows as dicts, since a pandas row object
+#: per row (``iterrows``) costs more than the rest of the page together at thousands of rows.
+Row = Mapping[str, Any]
 
 
 @dataclass
@@ -41,8 +72,17 @@ class Context:
     out_dir: Path
     zoo_version: str
     date: str | None
+    #: plot the measured rows that are not ranked too (hollow markers, never on the Pareto front)
+    include_partial: bool = False
     reported: list[ReportedRow] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    #: ``(model, weights tag)`` -> registry entry and weight record, resolved once per pair (many result rows
+    #: share a weight, and resolving an unknown name searches the registry for the closest names).
+    lookups: dict[tuple[str, str], tuple[ModelEntry | None, WeightRecord | None]] = field(
+        default_factory=dict, repr=False
+    )
+    #: the per-class tables of every result key, built on first use
+    per_class_tables: _PerClassTables | None = field(default=None, repr=False)
 
 
 def _as_of(ctx: Context) -> str:
@@ -68,7 +108,14 @@ def newest_date(results: Results) -> str | None:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _lookup(registry: Registry, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
+def _lookup(ctx: Context, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
+    key = (model, tag)
+    if key not in ctx.lookups:
+        ctx.lookups[key] = _resolve(ctx.registry, model, tag)
+    return ctx.lookups[key]
+
+
+def _resolve(registry: Registry, model: str, tag: str) -> tuple[ModelEntry | None, WeightRecord | None]:
     try:
         entry, _ = registry.resolve(model)
     except Exception:  # an unknown model (a plugin not installed here) still gets its measured row
@@ -85,18 +132,18 @@ def _encoder(model: str, entry: ModelEntry | None) -> str:
     return model.split(":")[-1].split("-", 1)[1] if "-" in model else ""
 
 
-def _device(row: pd.Series) -> str:
+def _device(row: Row) -> str:
     return str(row["device_name"]).strip() or str(row["device"]).strip() or "unknown device"
 
 
-def _throughput(row: pd.Series) -> str:
+def _throughput(row: Row) -> str:
     ips = row["images_per_s"]
     if is_missing(ips) or not math.isfinite(float(ips)):
         return MISSING
     return f"{float(ips):.1f} img/s ({escape(_device(row))}, {escape(row['dtype'])})"
 
 
-def _measured_source(row: pd.Series) -> str:
+def _measured_source(row: Row) -> str:
     return f"measured (zoo {escape(row['zoo_version'])}, {escape(_device(row))})"
 
 
@@ -108,13 +155,48 @@ def _sort_miou(value: Any) -> float:
     return -float(value) if not is_missing(value) and math.isfinite(float(value)) else math.inf
 
 
-def _measured(ctx: Context, dataset: str) -> pd.DataFrame:
+def _measured(ctx: Context, dataset: str) -> list[dict[str, Any]]:
+    """The measured rows of ``dataset``, best mIoU first (ties by name, then in file order)."""
     acc = ctx.results.accuracy
     rows = acc.loc[acc["dataset"] == dataset].copy()
     rows["_order"] = [_sort_miou(v) for v in rows["mIoU"]]
-    return rows.sort_values(
+    rows = rows.sort_values(
         ["_order", "model", "weights", "protocol", "device_name", "dtype", "date"], kind="stable"
     )
+    return rows.to_dict("records")
+
+
+def not_ranked_because(row: Row) -> str:
+    """Why a measured row is not ranked beside full-split figures of published weights; ``""`` when it is.
+
+    A row is ranked only when it evaluated published weights (not :data:`UNTRAINED`, not
+    :data:`CHECKPOINT`) on every image of the official :data:`RANKED_SPLIT` split (:data:`SPLIT_SIZES`).
+    """
+    reasons = []
+    weights = str(row["weights"]).strip()
+    if weights == UNTRAINED:
+        reasons.append("untrained (random weights)")
+    elif weights == CHECKPOINT:
+        reasons.append("a user checkpoint, not published weights")
+    dataset, split = str(row["dataset"]), str(row["split"]).strip()
+    base = split.split("[", 1)[0].strip()  # "val[:9]" -> "val"
+    size = SPLIT_SIZES.get(dataset, {}).get(base)
+    count = row["num_images"]
+    if base != RANKED_SPLIT:
+        reasons.append(f"evaluated on the {base or 'unnamed'} split, not {RANKED_SPLIT}")
+    elif size is None:
+        reasons.append(
+            f"zoo does not know how many images {dataset} {base} has, so a full split is not confirmed"
+        )
+    elif is_missing(count):
+        reasons.append(f"the number of images is not recorded ({dataset} {base} has {size:,})")
+    elif int(count) < size:
+        reasons.append(
+            f"part of the split: {int(count):,} of {size:,} images" + (f" ({split})" if split != base else "")
+        )
+    elif int(count) > size:
+        reasons.append(f"{int(count):,} images, but {dataset} {base} has {size:,}")
+    return "; ".join(reasons)
 
 
 def _metric_value(metric: Any) -> float | None:
@@ -127,6 +209,9 @@ def _metric_value(metric: Any) -> float | None:
 def dataset_page(ctx: Context, dataset: str) -> list[str]:
     title = DATASET_TITLES.get(dataset, dataset)
     measured = _measured(ctx, dataset)
+    why_not = [not_ranked_because(row) for row in measured]
+    ranked = [row for row, why in zip(measured, why_not, strict=True) if not why]
+    unranked = [(row, why) for row, why in zip(measured, why_not, strict=True) if why]
     reported = [r for r in ctx.reported if r.dataset == dataset]
     on_val = [r for r in reported if r.comparable_to_val]
     other = [r for r in reported if not r.comparable_to_val]
@@ -138,16 +223,19 @@ def dataset_page(ctx: Context, dataset: str) -> list[str]:
         "`zoo-bench`, *reported* rows are figures their publishers state, with the citation.",
         "",
     ]
-    if measured.empty:
+    if not measured:
         lines += [
             f"No measured row exists yet for {escape(title)}: the pages show reported figures only.",
             "",
         ]
 
     lines += ["## Ranking", ""]
-    lines += _ranking(ctx, measured, on_val, title)
+    lines += _ranking(ctx, ranked, on_val, title)
+    if unranked:
+        lines += ["", f"## {NOT_RANKED}", ""]
+        lines += _not_ranked(ctx, unranked, title)
     lines += ["", "## Measured versus reported", ""]
-    lines += _versus(ctx, measured)
+    lines += _versus(ctx, measured, why_not)
     if other:
         lines += ["", "## Reported on other evaluation sets", ""]
         lines += [
@@ -180,16 +268,16 @@ def dataset_page(ctx: Context, dataset: str) -> list[str]:
             "llrrll",
         )
     lines += ["", "## Accuracy versus throughput", ""]
-    lines += _plots(ctx, measured, dataset, title)
+    lines += _plots(ctx, ranked, [row for row, _ in unranked], dataset, title)
     lines += ["", "## Per-class IoU (measured rows)", ""]
-    lines += _per_class(ctx, measured)
+    lines += _per_class(ctx, measured, why_not)
     return lines
 
 
-def _ranking(ctx: Context, measured: pd.DataFrame, on_val: Sequence[ReportedRow], title: str) -> list[str]:
+def _ranking(ctx: Context, measured: Sequence[Row], on_val: Sequence[ReportedRow], title: str) -> list[str]:
     rows: list[tuple[float, str, str, int, list[str]]] = []
-    for _, row in measured.iterrows():
-        entry, weights = _lookup(ctx.registry, row["model"], row["weights"])
+    for row in measured:
+        entry, weights = _lookup(ctx, row["model"], row["weights"])
         cells = [
             escape(row["model"]),
             escape(_encoder(row["model"], entry)),
@@ -232,10 +320,37 @@ def _ranking(ctx: Context, measured: pd.DataFrame, on_val: Sequence[ReportedRow]
     return table(headers, body, "rlllrrrrrlllll")
 
 
-def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
+NOT_RANKED = "Not ranked: part of a split, untrained or checkpoint weights"
+_PLOTTED_APART = "are plotted apart from them (hollow circles, never on the Pareto front)"
+
+
+def _not_ranked(ctx: Context, unranked: Sequence[tuple[Row, str]], title: str) -> list[str]:
+    lines = [
+        f"These measured rows are not comparable with full-split figures of published weights, so they are not "
+        f"ranked with them and {_PLOTTED_APART if ctx.include_partial else 'are left out of the plots'}: a row on "
+        f"part of {escape(title)} val (or on another split), an untrained model (random weights: a smoke test, not "
+        "a result) or weights from a user's checkpoint. Each says why.",
+        "",
+    ]
     body = []
-    for _, row in measured.iterrows():
-        _, weights = _lookup(ctx.registry, row["model"], row["weights"])
+    for row, why in unranked:
+        entry, _ = _lookup(ctx, row["model"], row["weights"])
+        count = row["num_images"]
+        body.append([
+            escape(row["model"]), escape(_encoder(row["model"], entry)), escape(row["weights"]),
+            fmt_float(row["mIoU"]), fmt_float(row["aAcc"]), fmt_float(row["mAcc"]),
+            escape(f"{row['dataset']} {row['split']}"), MISSING if is_missing(count) else f"{int(count):,}",
+            escape(row["protocol"]), _throughput(row), _measured_source(row), _day(row["date"]), escape(why),
+        ])  # fmt: skip
+    headers = ["model", "encoder", "weights", "mIoU", "aAcc", "mAcc", "evaluated on", "images", "protocol",
+               "throughput", "source", "date", "not ranked because"]  # fmt: skip
+    return lines + table(headers, body, "lllrrrlrlllll")
+
+
+def _versus(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> list[str]:
+    body = []
+    for row, not_ranked in zip(measured, why_not, strict=True):
+        _, weights = _lookup(ctx, row["model"], row["weights"])
         if weights is None:
             continue
         for metric in weights.reported:
@@ -243,6 +358,8 @@ def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
                 continue
             column = "mIoU" if metric.name == "mIoU" else "aAcc"
             ok, why = comparable(metric, row["dataset"], row["split"], row["tta"])
+            if not_ranked:  # e.g. 9 images of the split: no difference with a full-split figure
+                ok, why = False, f"not comparable: {not_ranked}"
             value = row[column]
             if ok and not is_missing(value):
                 diff = fmt_diff(float(value) - metric.value) + (f" ({escape(why)})" if why else "")
@@ -254,7 +371,7 @@ def _versus(ctx: Context, measured: pd.DataFrame) -> list[str]:
                 fmt_float(metric.value), diff, escape(eval_set_label(metric.dataset)),
                 "reported: " + escape(metric.source),
             ])  # fmt: skip
-    if measured.empty:
+    if not measured:
         return ["No measured row yet, so there is nothing to compare with the reported figures."]
     if not body:
         return ["No measured row here belongs to a weight with a reported figure."]
@@ -286,73 +403,128 @@ def _other_sets(other: Sequence[ReportedRow]) -> list[str]:
     return table(headers, body, "lllrrrrlll")
 
 
-def _plots(ctx: Context, measured: pd.DataFrame, dataset: str, title: str) -> list[str]:
-    timed = measured.loc[
-        [not is_missing(v) and math.isfinite(float(v)) and float(v) > 0 for v in measured["images_per_s"]]
-    ]
-    timed = timed.loc[[not is_missing(v) for v in timed["mIoU"]]]
-    if timed.empty:
+def _plots(
+    ctx: Context, ranked: Sequence[Row], unranked: Sequence[Row], dataset: str, title: str
+) -> list[str]:
+    timed = [row for row in ranked if _plottable(row)]
+    others = [row for row in unranked if _plottable(row)] if ctx.include_partial else []
+    if not timed and not others:
+        if any(_plottable(row) for row in unranked):
+            return [
+                f"No ranked row carries a throughput yet for {escape(title)}. The rows that are not ranked are "
+                "plotted only when the pages are rendered with include_partial (`--include-partial`)."
+            ]
         return [
             f"No measured throughput yet for {escape(title)}: the plot appears once measured rows carry images/s."
         ]
     lines: list[str] = []
     groups: dict[str, list[plots.Point]] = {}
-    for _, row in timed.iterrows():
-        label = f"{row['model']}.{row['weights']} ({row['protocol']}, {row['dtype']})"
-        groups.setdefault(_device(row), []).append(
-            plots.Point(label, float(row["images_per_s"]), float(row["mIoU"]))
-        )
-    for device in sorted(groups):
+    other_groups: dict[str, list[plots.Point]] = {}
+    for rows, into in ((timed, groups), (others, other_groups)):
+        for row in rows:
+            into.setdefault(_device(row), []).append(_point(row))
+    for device in sorted(groups.keys() | other_groups.keys()):
         stem = ctx.out_dir / "plots" / f"{plots.slug(dataset)}-{plots.slug(device)}"
+        points, extra = groups.get(device, []), other_groups.get(device, [])
         ctx.written += plots.plot_accuracy_vs_speed(
-            groups[device], f"{title}: mIoU vs throughput on {device}", stem
+            points, f"{title}: mIoU vs throughput on {device}", stem, others=extra
         )
-        front = plots.pareto_front(groups[device])
+        front = plots.pareto_front(points)
         rel = f"plots/{stem.name}"
+        caption = (
+            f"[PNG]({rel}.png). Throughput is the evaluation run's images/s (its batch size, dtype and protocol); "
+            "the dashed line is the Pareto front: "
+            + (", ".join(escape(p.label) for p in front) or "none")
+            + "."
+        )
+        if extra:
+            caption += (
+                f" Hollow circles: {len(extra)} row(s) not ranked (part of a split, untrained or checkpoint "
+                "weights), never on the front."
+            )
         lines += [
             f"### {escape(device)}",
             "",
             f"![{escape(title)}: mIoU versus throughput on {escape(device)}]({rel}.svg)",
             "",
-            f"[PNG]({rel}.png). Throughput is the evaluation run's images/s (its batch size, dtype and protocol); "
-            "the dashed line is the Pareto front: " + ", ".join(escape(p.label) for p in front) + ".",
+            caption,
             "",
         ]
     return lines[:-1]
 
 
-def _per_class(ctx: Context, measured: pd.DataFrame) -> list[str]:
-    if measured.empty:
+def _plottable(row: Row) -> bool:
+    return _timed(row["images_per_s"]) and not is_missing(row["mIoU"])
+
+
+def _point(row: Row) -> plots.Point:
+    label = f"{row['model']}.{row['weights']} ({row['protocol']}, {row['dtype']})"
+    return plots.Point(label, float(row["images_per_s"]), float(row["mIoU"]))
+
+
+def _timed(images_per_s: Any) -> bool:
+    return not is_missing(images_per_s) and math.isfinite(float(images_per_s)) and float(images_per_s) > 0
+
+
+_CLASS_LINE = "| %d | %s | %.2f | %.2f | %.2f |"
+
+
+class _PerClassTables:
+    """The per-class table lines of every result key, formatted once for the whole per-class table.
+
+    One grouping and one formatting pass over all per-class rows, instead of a comparison of the whole table
+    and a pandas row object per class for every result row (which made rendering quadratic).
+    """
+
+    HEADER = table(["#", "class", "IoU", "Acc", "Dice"], [], "rlrrr")
+
+    def __init__(self, per_class: pd.DataFrame) -> None:
+        self._groups: dict[tuple[str, ...], np.ndarray] = (
+            per_class.groupby(list(KEY_COLUMNS), sort=False).indices if len(per_class) else {}
+        )
+        self._class_index = per_class["class_index"].to_numpy(dtype="float64", na_value=math.inf)
+        names = {name: escape(name) for name in per_class["class_name"].unique().tolist()}  # escape each once
+        self._lines = [
+            # one %-format per line where all three values are numbers (nearly always): the same text as
+            # table_row of fmt_float cells, a few times faster at hundreds of thousands of lines
+            _CLASS_LINE % (i, names[n], iou, acc, dice)
+            if type(i) is int and iou == iou and acc == acc and dice == dice
+            else table_row(
+                [MISSING if is_missing(i) else str(int(i)), names[n], *fmt_floats([iou, acc, dice])]
+            )
+            for i, n, iou, acc, dice in zip(
+                per_class["class_index"].tolist(),
+                per_class["class_name"].tolist(),
+                per_class["IoU"].tolist(),
+                per_class["Acc"].tolist(),
+                per_class["Dice"].tolist(),
+                strict=True,
+            )
+        ]
+
+    def lines(self, row: Row) -> list[str]:
+        """The table of ``row``'s classes by class index, or ``[]`` when none was stored."""
+        positions = self._groups.get(tuple(row[c] for c in KEY_COLUMNS))
+        if positions is None:
+            return []
+        # class indices are unique per key (data.load drops repeats), so the order is fully determined
+        positions = positions[np.argsort(self._class_index[positions], kind="stable")]
+        return [*self.HEADER, *(self._lines[i] for i in positions.tolist())]
+
+
+def _per_class(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> list[str]:
+    if not measured:
         return ["No measured row yet."]
-    pcs = ctx.results.per_class
+    if ctx.per_class_tables is None:
+        ctx.per_class_tables = _PerClassTables(ctx.results.per_class)
     lines: list[str] = []
-    for _, row in measured.iterrows():
-        mask = pd.Series(True, index=pcs.index)
-        for c in KEY_COLUMNS:
-            mask &= pcs[c] == row[c]
-        classes = pcs.loc[mask].sort_values("class_index")
+    for row, why in zip(measured, why_not, strict=True):
         summary = (
             f"{row['model']}.{row['weights']}: {row['dataset']} {row['split']}, {row['protocol']}, "
             f"{row['dtype']}, {_device(row)}, mIoU {fmt_float(row['mIoU'])}"
-        )
+        ) + (f" (not ranked: {why})" if why else "")
         lines += ["<details>", f"<summary>{html.escape(summary)}</summary>", ""]
-        if classes.empty:
-            lines += ["No per-class values were stored for this row."]
-        else:
-            lines += table(
-                ["#", "class", "IoU", "Acc", "Dice"],
-                [
-                    [
-                        str(int(c["class_index"])),
-                        escape(c["class_name"]),
-                        fmt_float(c["IoU"]),
-                        fmt_float(c["Acc"]),
-                        fmt_float(c["Dice"]),
-                    ]
-                    for _, c in classes.iterrows()
-                ],  # fmt: skip
-                "rlrrr",
-            )
+        lines += ctx.per_class_tables.lines(row) or ["No per-class values were stored for this row."]
         lines += ["", "</details>", ""]
     return lines[:-1]
 
@@ -379,7 +551,7 @@ _SPEED_COLUMNS = {
 _SPEED_HIDDEN = {"model", "device_name", "file", "height", "width", "protocol", *_SPEED_PROTOCOL}
 
 
-def _speed_protocol(row: pd.Series, columns: Sequence[str]) -> str:
+def _speed_protocol(row: Row, columns: Sequence[str]) -> str:
     parts = []
     if "protocol" in columns and not is_missing(row["protocol"]):
         parts.append(str(row["protocol"]))
@@ -449,7 +621,7 @@ def speed_page(ctx: Context) -> list[str]:
                 escape(_speed_protocol(r, columns)) or MISSING,
                 *(_speed_cell(c, r[c]) for c in shown),
             ]
-            for _, r in rows.iterrows()
+            for r in rows.to_dict("records")
         ]
         headers = ["model", "protocol", *(escape(_SPEED_COLUMNS.get(c, (c,))[0]) for c in shown)]
         align = "ll" + "".join(
@@ -470,7 +642,7 @@ def _speed_sort(value: Any) -> float:
 # ---------------------------------------------------------------------------------------------- index
 
 _GLOSSARY = (
-    ("rank", "position by mIoU on the page (measured and reported rows together; the source column tells them apart)"),
+    ("rank", "position by mIoU on the page among the measured rows of published weights on the whole validation split and the reported rows (the source column tells them apart); other measured rows are listed apart, unranked"),
     ("model, encoder, weights", "registry name (`architecture-encoder`), its encoder, and the weight tag (`zoo.create('model.tag')`)"),
     ("params (M)", "parameters in millions, as the weight record states them"),
     ("GMACs", "billions of multiply-accumulates per image as the publisher counts them (torchvision calls them 'GFLOPS'; FLOPs are twice as many)"),
@@ -481,11 +653,25 @@ _GLOSSARY = (
     ("source", "`measured (zoo VERSION, DEVICE)`: evaluated by `zoo-bench`; `reported: CITATION`: a publisher's figure, never measured here"),
     ("difference (points)", "measured minus reported, only where both are on the same evaluation set with the same scale regime"),
     ("date", "when the measured row was produced (UTC day)"),
+    ("not ranked because", "why a measured row is listed apart: part of the split (`val[:N]`, or fewer images than the split has), untrained, a user checkpoint, or another split"),
 )  # fmt: skip
+
+
+def _split_sizes_text() -> str:
+    return ", ".join(
+        f"{DATASET_TITLES.get(dataset, dataset)} {split}: {size:,} images"
+        for dataset, splits in SPLIT_SIZES.items()
+        for split, size in splits.items()
+    )
 
 
 def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
     acc = ctx.results.accuracy
+    plotted = (
+        "is plotted apart (hollow circles, never on the Pareto front)"
+        if ctx.include_partial
+        else "is left out of the plots"
+    )
     lines = [
         "# Leaderboards",
         "",
@@ -493,26 +679,37 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
         "newest result row (or `--date`), not the time of rendering, so the same results always give the same "
         "pages.",
         "",
-        "Every figure says where it comes from: **measured** rows were evaluated by `zoo-bench` on the official "
-        "validation split and stored under `leaderboards/data/` with their full protocol, environment and command; "
-        "**reported** rows are the figures publishers state for the registered weights, with their citation, and "
-        "are compared with a measurement only when both are on the same evaluation set.",
+        "Every figure says where it comes from: **measured** rows were evaluated by `zoo-bench` and stored under "
+        "`leaderboards/data/` with their full protocol, environment and command; **reported** rows are the figures "
+        "publishers state for the registered weights, with their citation, and are compared with a measurement "
+        "only when both are on the same evaluation set.",
+        "",
+        "A measured row is **ranked** beside the reported ones only when it evaluated published weights on every "
+        f"image of the official validation split ({_split_sizes_text()}). Every other measured row is listed "
+        f"apart on its page, under *{NOT_RANKED}*, with the reason, and {plotted}: a row on "
+        "**part of a split** (`val[:N]`, or fewer images than the split has), an **untrained** row (weights "
+        "`untrained`: the architecture with random weights, a smoke test rather than a result) and a "
+        "**checkpoint** row (weights `checkpoint`: weights from a user's file, not a published release).",
         "",
         "## Pages",
         "",
     ]
     body = []
+    why_not = [not_ranked_because(row) for row in acc.to_dict("records")]
     for dataset in pages:
         reported = [r for r in ctx.reported if r.dataset == dataset]
+        on_page = (acc["dataset"] == dataset).tolist()
+        unranked = sum(1 for here, why in zip(on_page, why_not, strict=True) if here and why)
         body.append([
             f"[{escape(DATASET_TITLES.get(dataset, dataset))}]({dataset_page_name(dataset)})",
-            str(int((acc["dataset"] == dataset).sum())),
+            str(sum(on_page) - unranked),
+            str(unranked),
             str(sum(r.comparable_to_val for r in reported)),
             str(sum(not r.comparable_to_val for r in reported)),
         ])  # fmt: skip
-    lines += table(
-        ["page", "measured rows", "reported rows (same val set)", "reported on other sets"], body, "lrrr"
-    )
+    headers = ["page", "measured rows (ranked)", "measured rows (not ranked)", "reported rows (same val set)",
+               "reported on other sets"]  # fmt: skip
+    lines += table(headers, body, "lrrrr")
     n_speed = len(ctx.results.speed)
     lines += ["", f"[Speed](speed.md): {n_speed} measured row(s)" + ("." if n_speed else f". {NO_SPEED}"), ""]
     if acc.empty:
@@ -548,7 +745,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
                     _day(r["date"]),
                     code(r["command"]),
                 ]
-                for _, r in rows.iterrows()
+                for r in rows.to_dict("records")
             ],  # fmt: skip
         )
     lines += ["", "### Reported rows", ""]

@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Point", "pareto_front", "plot_accuracy_vs_speed", "slug"]
+__all__ = ["LABEL_ALL_MAX", "Point", "pareto_front", "plot_accuracy_vs_speed", "slug"]
+
+#: Up to this many points every point of a plot carries its label; with more, only the Pareto front's do.
+LABEL_ALL_MAX = 30
 
 
 @dataclass(frozen=True)
@@ -28,29 +31,56 @@ def slug(text: str) -> str:
 
 
 def pareto_front(points: Sequence[Point]) -> list[Point]:
-    """The points no other point beats on both throughput and mIoU, by increasing throughput."""
-    usable = [p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)]
-    front = [
-        p
-        for p in usable
-        if not any(
-            q.throughput >= p.throughput
-            and q.miou >= p.miou
-            and (q.throughput, q.miou) != (p.throughput, p.miou)
-            for q in usable
-        )
-    ]
-    return sorted(set(front), key=lambda p: (p.throughput, -p.miou, p.label))
+    """The points no other point beats on both throughput and mIoU, by increasing throughput.
+
+    A point is beaten by one at least as fast and at least as accurate that differs in one of the two
+    (equal points do not beat each other). One sweep from the fastest down, O(n log n).
+    """
+    usable = sorted(
+        (p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou)),
+        key=lambda p: -p.throughput,
+    )
+    front: set[Point] = set()
+    best_faster = -math.inf  # the best mIoU among the points strictly faster than the current group
+    start = 0
+    while start < len(usable):
+        end = start
+        while end < len(usable) and usable[end].throughput == usable[start].throughput:
+            end += 1
+        group = usable[start:end]
+        best_here = max(p.miou for p in group)
+        if best_here > best_faster:  # else every point of the group is beaten by a faster one
+            front.update(p for p in group if p.miou == best_here)
+        best_faster = max(best_faster, best_here)
+        start = end
+    return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
 
 
-def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.svg`` and return their paths."""
+def plot_accuracy_vs_speed(
+    points: Sequence[Point], title: str, stem: Path, others: Sequence[Point] = ()
+) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.svg`` and return their paths.
+
+    Args:
+        points: the ranked rows' points; the Pareto front is theirs.
+        title: the plot's title.
+        stem: the path of both files without their suffix.
+        others: points of rows that are not ranked (part of a split, untrained, checkpoint), drawn as hollow
+            circles and never part of the front.
+
+    Every point is drawn; each is labelled when there are at most :data:`LABEL_ALL_MAX`, otherwise only the
+    Pareto front is, and the title says so.
+    """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     usable = sorted(
         (p for p in points if math.isfinite(p.throughput) and math.isfinite(p.miou) and p.throughput > 0),
+        key=lambda p: (p.throughput, p.miou, p.label),
+    )
+    extra = sorted(
+        (p for p in others if math.isfinite(p.throughput) and math.isfinite(p.miou) and p.throughput > 0),
         key=lambda p: (p.throughput, p.miou, p.label),
     )
     front = pareto_front(usable)
@@ -60,11 +90,20 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.scatter([p.throughput for p in usable], [p.miou for p in usable], color="tab:blue", zorder=3,
-                   label="measured")  # fmt: skip
+                   label="ranked" if extra else "measured")  # fmt: skip
+        if extra:
+            ax.scatter([p.throughput for p in extra], [p.miou for p in extra], facecolors="none",
+                       edgecolors="tab:gray", zorder=3, label="not ranked")  # fmt: skip
         if front:
             ax.plot([p.throughput for p in front], [p.miou for p in front], color="tab:red", marker="o",
                     linestyle="--", zorder=2, label="Pareto front")  # fmt: skip
-        for p in usable:
+        # Every point is labelled while the labels can still be read; beyond that only the Pareto front
+        # (text is most of a plot's drawing time, and hundreds of overlapping labels are noise).
+        everything = [*usable, *extra]
+        labelled = everything if len(everything) <= LABEL_ALL_MAX else front
+        if labelled is front:
+            title += f" (labels: Pareto front only, {len(everything)} points)"
+        for p in labelled:
             ax.annotate(
                 p.label.replace("$", r"\$"),
                 (p.throughput, p.miou),
@@ -72,14 +111,14 @@ def plot_accuracy_vs_speed(points: Sequence[Point], title: str, stem: Path) -> l
                 xytext=(4, 4),
                 fontsize=7,
             )
-        if len({p.throughput for p in usable}) > 1:
+        if len({p.throughput for p in everything}) > 1:
             ax.set_xscale("log")
         ax.margins(x=0.3, y=0.1)
         ax.set_xlabel("throughput (images/s, log scale)")
         ax.set_ylabel("mIoU (%)")
         ax.set_title(title.replace("$", r"\$"), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="best" if extra else "lower left", fontsize=8)
         fig.tight_layout()
         stem.parent.mkdir(parents=True, exist_ok=True)
         png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")

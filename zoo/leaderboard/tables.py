@@ -10,13 +10,24 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["code", "escape", "fmt_diff", "fmt_float", "is_missing", "table"]
+__all__ = [
+    "MISSING",
+    "code",
+    "escape",
+    "fmt_diff",
+    "fmt_float",
+    "fmt_floats",
+    "is_missing",
+    "table",
+    "table_row",
+]
 
 #: Shown in a cell whose value is unknown or not measured.
 MISSING = "–"
 
-# Backslash first, so that the backslashes added for the others are not doubled.
-_BACKSLASH_ESCAPED = ("\\", "|", "*", "_", "`", "[", "]")
+#: Each Markdown syntax character and its literal form, replaced in one pass (so that the backslash of an
+#: escape is never escaped again, and ``&`` of an entity never turned into ``&amp;``).
+_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in "\\|*_`[]"}, "&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def is_missing(value: Any) -> bool:
@@ -39,11 +50,7 @@ def escape(text: Any) -> str:
     """
     if is_missing(text):
         return MISSING
-    out = str(text)
-    for ch in _BACKSLASH_ESCAPED:
-        out = out.replace(ch, "\\" + ch)
-    out = out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(out.splitlines())
+    return " ".join(str(text).translate(_ESCAPES).splitlines())
 
 
 def code(text: Any) -> str:
@@ -72,6 +79,14 @@ def fmt_float(value: Any, digits: int = 2) -> str:
     return f"{number:.{digits}f}"
 
 
+def fmt_floats(values: Sequence[Any], digits: int = 2) -> list[str]:
+    """:func:`fmt_float` of each value, with a fast path for Python floats (a column's ``tolist()``)."""
+    return [
+        (MISSING if v != v else f"{v:.{digits}f}") if type(v) is float else fmt_float(v, digits)
+        for v in values
+    ]
+
+
 def fmt_diff(value: float, digits: int = 2) -> str:
     """A signed difference in points: ``+1.23``, ``-0.40``, ``±0.00``."""
     if math.isnan(value):
@@ -96,5 +111,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str | No
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row has {len(row)} cells for {len(headers)} columns: {row!r}")
-        lines.append("| " + " | ".join(cell if cell else MISSING for cell in row) + " |")
+        lines.append(table_row(row))
     return lines
+
+
+def table_row(cells: Sequence[str]) -> str:
+    """One row of a :func:`table` (an empty cell shows :data:`MISSING`); the caller checks the cell count."""
+    return "| " + " | ".join([cell if cell else MISSING for cell in cells]) + " |"
