@@ -348,3 +348,119 @@ def test_digest_follows_the_files_and_the_label_space(tmp_path):
     _image(root / "images" / "c.jpg")
     _mask(root / "masks" / "c.png", _binary(3))
     assert zoo.datasets.folder(root).spec.digest != first.digest
+
+
+# ------------------------------------------------------------------------------------------ binary models
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+@pytest.fixture(scope="module")
+def binary_unet():
+    """A seeded, untrained ``unet-resnet18`` with one output channel (``classes=1``, smp's binary setup)."""
+    import torch
+
+    import zoo
+
+    torch.manual_seed(0)
+    return zoo.create("unet-resnet18", num_classes=1)
+
+
+def _numpy_probabilities(model, root: Path, sample_ids: list[str]) -> dict[str, np.ndarray]:
+    """The model's sigmoid on each image, computed without zoo: files read with Pillow, normalised by hand.
+
+    The images are 64x64 (a multiple of the encoder's stride 32), so no padding or resizing is involved."""
+    import torch
+
+    out = {}
+    for sample_id in sample_ids:
+        rgb = np.asarray(Image.open(root / "images" / f"{sample_id}.png").convert("RGB"), np.float32)
+        x = ((rgb / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None]
+        with torch.no_grad():
+            logit = model(torch.from_numpy(np.ascontiguousarray(x))).numpy()[0, 0].astype(np.float64)
+        out[sample_id] = 1.0 / (1.0 + np.exp(-logit))
+    return out
+
+
+def _numpy_scores(probabilities, root: Path, threshold: float) -> tuple[float, float, float]:
+    """Pixel accuracy, foreground Dice and IoU (percent) over the whole split, from the mask files."""
+    correct = total = tp = fp = fn = 0
+    for sample_id, p in probabilities.items():
+        truth = np.asarray(Image.open(root / "masks" / f"{sample_id}.png")) > 0
+        predicted = p > threshold
+        correct += int((predicted == truth).sum())
+        total += truth.size
+        tp += int((predicted & truth).sum())
+        fp += int((predicted & ~truth).sum())
+        fn += int((~predicted & truth).sum())
+    return 100 * correct / total, 100 * 2 * tp / (2 * tp + fp + fn), 100 * tp / (tp + fp + fn)
+
+
+@pytest.fixture(scope="module")
+def binary_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("people")
+    rng = np.random.default_rng(7)
+    for index in range(3):
+        _image(root / "images" / f"s{index}.png", 64, 64, seed=index)
+        mask = np.zeros((64, 64), np.uint8)
+        y, x = rng.integers(0, 40, 2)
+        mask[y : y + 24, x : x + 24] = 255  # a square "person", stored 0/255
+        _mask(root / "masks" / f"s{index}.png", mask)
+    return root
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.45])
+def test_a_binary_unet_scores_as_numpy_computes_on_the_same_files(binary_folder, binary_unet, threshold):
+    from zoo.bench.evaluate import UNTRAINED_PROTOCOL, evaluate, headline_metrics
+    from zoo.metrics import summarize
+
+    dataset = get_dataset(f"folder:{binary_folder}", classes="background,person")
+    assert dataset.mask_encoding == "binary"
+    model = binary_unet
+    result = evaluate(model, dataset, UNTRAINED_PROTOCOL, dataset.num_classes, threshold=threshold)
+    summary = summarize(result.matrix, dataset.classes)
+    probabilities = _numpy_probabilities(model, binary_folder, dataset.ids)
+    accuracy, dice, iou = _numpy_scores(probabilities, binary_folder, threshold)
+    assert 0 < dice < 100 and 0 < accuracy < 100  # the test means something: neither all nor nothing
+    assert summary["aAcc"] == pytest.approx(accuracy, abs=1e-9)
+    assert summary["per_class"]["person"]["Dice"] == pytest.approx(dice, abs=1e-9)
+    assert summary["per_class"]["person"]["IoU"] == pytest.approx(iou, abs=1e-9)
+    assert result.threshold == threshold and f"sigmoid > {threshold:g}" in "; ".join(result.notes)
+    headline = headline_metrics(summary, dataset.classes)
+    assert list(headline)[:3] == ["Dice(person)", "IoU(person)", "aAcc"]
+
+
+def test_binary_flip_averages_sigmoid_probabilities(binary_folder, binary_unet):
+    import torch
+
+    from zoo.bench.evaluate import UNTRAINED_PROTOCOL, evaluate
+    from zoo.inference import predict_scores
+
+    dataset = zoo.datasets.folder(binary_folder)
+    model = binary_unet
+    image = dataset[0][0].copy()
+    plain = predict_scores(model, [image], UNTRAINED_PROTOCOL)[0]
+    flipped = predict_scores(model, [np.ascontiguousarray(image[:, ::-1])], UNTRAINED_PROTOCOL)[0].flip(-1)
+    averaged = predict_scores(model, [image], UNTRAINED_PROTOCOL, tta="flip")[0]
+    assert plain.shape == (2, 64, 64)
+    torch.testing.assert_close(plain.sum(0), torch.ones(64, 64))  # [1 - p, p]
+    torch.testing.assert_close(averaged[1], (plain[1] + flipped[1]) / 2)
+    result = evaluate(model, dataset, UNTRAINED_PROTOCOL, 2, tta="flip")
+    assert result.threshold == 0.5 and int(result.matrix.sum()) == 3 * 64 * 64
+
+
+def test_a_binary_model_on_a_multiclass_dataset_is_refused(tmp_path):
+    import torch
+
+    from zoo.bench.evaluate import UNTRAINED_PROTOCOL, evaluate
+    from zoo.inference import InferenceError
+
+    data = [(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int64), "a")]
+    model = torch.nn.Conv2d(3, 1, 1).eval()
+    with pytest.raises(InferenceError, match="one output channel .* the dataset has 4 classes"):
+        evaluate(model, data, UNTRAINED_PROTOCOL, 4)
+    with pytest.raises(InferenceError, match="threshold must be between 0 and 1"):
+        evaluate(model, data, UNTRAINED_PROTOCOL, 2, threshold=1.0)
+    multiclass = evaluate(torch.nn.Conv2d(3, 2, 1).eval(), data, UNTRAINED_PROTOCOL, 2)
+    assert multiclass.threshold is None and not multiclass.notes
