@@ -464,3 +464,32 @@ def test_a_binary_model_on_a_multiclass_dataset_is_refused(tmp_path):
         evaluate(model, data, UNTRAINED_PROTOCOL, 2, threshold=1.0)
     multiclass = evaluate(torch.nn.Conv2d(3, 2, 1).eval(), data, UNTRAINED_PROTOCOL, 2)
     assert multiclass.threshold is None and not multiclass.notes
+
+
+# ------------------------------------------------------------------------------------------- leaderboards
+
+
+def test_folder_rows_are_stored_but_never_on_the_leaderboards(tmp_path):
+    """A folder run is a row like any other in the store, under ``folder:<name>@<digest>``; the leaderboard
+    renders the official benchmarks only, so it gets no page, no index line and no listing."""
+    from zoo.leaderboard import render
+    from zoo.registry import Registry
+    from zoo.results import ACCURACY, ResultsStore
+
+    def row(dataset: str, model: str) -> dict:
+        values = {c: "" for c in ACCURACY.columns}
+        for column in (*ACCURACY.float_columns, *ACCURACY.int_columns):
+            values[column] = None
+        values.update(model=model, weights="untrained", dataset=dataset, split="all", num_images=3, mIoU=50.0,
+                      aAcc=90.0, protocol="ss whole", protocol_json="{}", tta="none", dtype="fp32",
+                      environment_id="env", date="2025-01-02T10:00:00+00:00", source="measured")  # fmt: skip
+        return values
+
+    store = ResultsStore(tmp_path / "data" / "results.csv")
+    store.append(row("folder:people@3fa9c2d1e0b4", "unet-private"))
+    store.append(row("voc", "unet-public"))
+    assert set(store.read()["dataset"]) == {"folder:people@3fa9c2d1e0b4", "voc"}
+    written = render(tmp_path / "data", tmp_path / "out", registry=Registry())
+    assert not [p for p in written if "folder" in p.name or "people" in p.name]
+    text = "\n".join(p.read_text() for p in written if p.suffix == ".md")
+    assert "unet-public" in text and "unet-private" not in text and "people" not in text
