@@ -493,3 +493,16 @@ def test_folder_rows_are_stored_but_never_on_the_leaderboards(tmp_path):
     assert not [p for p in written if "folder" in p.name or "people" in p.name]
     text = "\n".join(p.read_text() for p in written if p.suffix == ".md")
     assert "unet-public" in text and "unet-private" not in text and "people" not in text
+
+
+def test_zoo_data_check_reads_a_folder(tmp_path, capsys):
+    from zoo.cli import main
+
+    root = write_folder(tmp_path / "people", {"a": _binary(1), "b": _binary(2)})
+    assert main(["data", "check", f"folder:{root}"]) == 0
+    out = capsys.readouterr().out
+    assert "folder:people all" in out and "2 samples, 2 ok, 0 problem(s)" in out
+    (root / "masks" / "b.png").rename(root / "masks" / "c.png")
+    assert main(["data", "check", f"folder:{root}"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "b.jpg" in out and "c.png" in out
