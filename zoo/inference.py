@@ -2,7 +2,9 @@
 
 One entry point, :func:`predict_scores`, turns images into per-class scores at the ground truth's size under a
 protocol and a test-time augmentation (``"none"``, ``"flip"``, ``"ms"``, ``"ms+flip"``); :func:`predict` is
-its argmax for one image. The steps it chains are usable alone:
+its argmax for one image; :func:`predict_labels` takes the labels of a batch. A model with **one output
+channel** is a binary (background/foreground) model: its scores are the sigmoid probabilities ``[1 - p, p]``
+and its labels ``p > threshold`` (0.5 by default, smp's convention). The steps it chains are usable alone:
 
 * :func:`network_input_size` says what size an image is resized to (at a multi-scale ratio too);
 * :func:`preprocess` turns a ``uint8`` ``HxWx3`` RGB image into the ``(1, 3, h, w)`` float tensor the network
@@ -39,6 +41,7 @@ __all__ = [
     "network_input_size",
     "network_input_sizes",
     "predict",
+    "predict_labels",
     "predict_logits",
     "predict_scores",
     "preprocess",
@@ -382,12 +385,60 @@ def predict_scores(
         resized bilinearly (``align_corners=protocol.align_corners``) from the network-input size; with
         ``"flip"`` or ``"ms"`` they are softmax probabilities, each view's logits resized to the output size
         before the softmax and the views averaged (mmseg's ``aug_test``). Either way the argmax over ``C`` is
-        the prediction.
+        the prediction. A model with one output channel gets ``(2, height, width)``: ``[1 - p, p]`` with
+        ``p`` the sigmoid of its resized logit (averaged over the views), whose argmax is ``p > 0.5`` exactly;
+        for another threshold take labels with :func:`predict_labels`.
 
     Raises:
         InferenceError: an invalid protocol, an unknown ``tta``, an image that is not ``uint8`` ``HxWx3``,
             images whose network-input sizes differ, or ``sizes`` of the wrong length.
     """
+    scores, binary = _predict(model, images, protocol, tta, sizes)
+    # 1 - p is exact for p in [0.5, 1] (Sterbenz), so the argmax of [1 - p, p] is p > 0.5 to the bit
+    return [torch.cat([1.0 - p, p]) for p in scores] if binary else scores
+
+
+def predict_labels(
+    model: torch.nn.Module,
+    images: Sequence[torch.Tensor | np.ndarray],
+    protocol: EvalProtocol,
+    *,
+    tta: str = "none",
+    sizes: Sequence[tuple[int, int]] | None = None,
+    threshold: float = 0.5,
+) -> tuple[list[torch.Tensor], bool]:
+    """The label of every pixel of each image, and whether the model is binary (one output channel).
+
+    Args:
+        model, images, protocol, tta, sizes: as :func:`predict_scores` takes them.
+        threshold: a one-channel model's foreground threshold on the sigmoid probability, in ``(0, 1)``:
+            a pixel is foreground (1) where ``p > threshold``, background (0) elsewhere. Unused for a
+            model with several output channels (the argmax of their scores).
+
+    Returns:
+        ``(labels, binary)``: one ``int64`` tensor ``(height, width)`` per image, and ``True`` when the model
+        has one output channel (labels 0/1 by the threshold).
+
+    Raises:
+        InferenceError: as :func:`predict_scores`, or a threshold outside ``(0, 1)``.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise InferenceError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
+    scores, binary = _predict(model, images, protocol, tta, sizes)
+    if binary:
+        return [(p[0] > threshold).to(torch.int64) for p in scores], True
+    return [s.argmax(0) for s in scores], False
+
+
+def _predict(
+    model: torch.nn.Module,
+    images: Sequence[torch.Tensor | np.ndarray],
+    protocol: EvalProtocol,
+    tta: str,
+    sizes: Sequence[tuple[int, int]] | None,
+) -> tuple[list[torch.Tensor], bool]:
+    """The scores of :func:`predict_scores`, except that a one-channel model's are its foreground
+    probabilities ``(1, H, W)``; and whether the model has one channel."""
     ratios, flip = tta_views(protocol, tta)
     is_one_image = isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3
     images = [images] if is_one_image else list(images)
@@ -396,7 +447,7 @@ def predict_scores(
         raise InferenceError(f"unusable evaluation protocol: {'; '.join(problems)}")
     tensors = [_image_tensor(image) for image in images]
     if not tensors:
-        return []
+        return [], False
     device = _model_device(model)
     tensors = [
         t.to(device) if device is not None and isinstance(image, np.ndarray) else t
@@ -416,23 +467,27 @@ def predict_scores(
         if tta == "none":
             x = torch.cat([preprocess(t, protocol) for t in tensors])
             logits = predict_logits(model, x, protocol).float()
-            return [
+            binary = logits.shape[1] == 1
+            resized = [
                 upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)[0]
                 for i in range(len(tensors))
             ]
+            return ([r.sigmoid() for r in resized] if binary else resized), binary
         totals: list[torch.Tensor | None] = [None] * len(tensors)
+        binary = False
         for ratio in ratios:
             x = torch.cat([preprocess(t, protocol, ratio) for t in tensors])
             for mirrored in (False, True) if flip else (False,):
                 logits = predict_logits(model, x.flip(-1) if mirrored else x, protocol).float()
+                binary = logits.shape[1] == 1  # a softmax over one channel would be 1 everywhere
                 if mirrored:
                     logits = logits.flip(-1)
                 for i, total in enumerate(totals):
-                    probabilities = upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)
-                    probabilities = probabilities[0].softmax(0)
+                    probabilities = upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)[0]
+                    probabilities = probabilities.sigmoid() if binary else probabilities.softmax(0)
                     totals[i] = probabilities if total is None else total + probabilities
         count = len(ratios) * (2 if flip else 1)
-        return [total / count for total in totals]
+        return [total / count for total in totals], binary
 
 
 def predict(
@@ -442,6 +497,7 @@ def predict(
     *,
     tta: str = "none",
     flip: bool | None = None,
+    threshold: float = 0.5,
 ) -> torch.Tensor:
     """Class index per pixel of one RGB image, at the image's original size.
 
@@ -452,9 +508,11 @@ def predict(
         protocol: the weight's evaluation protocol.
         tta: one of :data:`TTA_MODES` (see :func:`predict_scores`).
         flip: deprecated: ``flip=True`` is ``tta="flip"``.
+        threshold: a one-channel (binary) model's foreground threshold (see :func:`predict_labels`).
 
     Returns:
-        An ``int64`` tensor ``(H, W)``: the argmax of :func:`predict_scores`.
+        An ``int64`` tensor ``(H, W)``: the argmax of :func:`predict_scores`; for a one-channel model
+        1 where the sigmoid exceeds ``threshold``, else 0.
 
     Raises:
         InferenceError: as :func:`predict_scores`.
@@ -473,4 +531,5 @@ def predict(
             if tta not in ("none", "flip"):
                 raise InferenceError(f"predict got flip=True and tta={tta!r}: pass tta alone")
             tta = "flip"
-    return predict_scores(model, [image], protocol, tta=tta)[0].argmax(0).to(torch.int64)
+    labels, _ = predict_labels(model, [image], protocol, tta=tta, threshold=threshold)
+    return labels[0].to(torch.int64)

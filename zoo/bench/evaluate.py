@@ -1,20 +1,21 @@
 """Evaluate one model on one dataset split: one confusion matrix, accumulated on the model's device.
 
-This module batches, times and counts; every pixel of a prediction comes from :func:`zoo.inference.predict_scores`
-(protocol, whole / slide, flip and multi-scale testing), so a protocol is applied in one place.
+This module batches, times and counts; every pixel of a prediction comes from :func:`zoo.inference.predict_labels`
+(protocol, whole / slide, flip and multi-scale testing, a one-channel model's threshold), so a protocol is
+applied in one place.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from zoo.inference import TORCH_DTYPES, network_input_sizes, predict_scores, tta_views
+from zoo.inference import TORCH_DTYPES, InferenceError, network_input_sizes, predict_labels, tta_views
 from zoo.metrics import ConfusionMatrix
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol
 
@@ -27,13 +28,18 @@ UNTRAINED_PROTOCOL = EvalProtocol(
 
 @dataclass
 class EvalResult:
-    """What one evaluation produced. ``matrix`` is the int64 confusion matrix (rows: ground truth)."""
+    """What one evaluation produced. ``matrix`` is the int64 confusion matrix (rows: ground truth).
+
+    ``threshold`` is the foreground threshold a one-channel (binary) model was scored with (sigmoid >
+    threshold), ``None`` for a model with one channel per class (argmax); ``notes`` then says so too.
+    """
 
     matrix: torch.Tensor
     num_images: int
     wall_s: float
     batch_size: int
     notes: list[str] = field(default_factory=list)
+    threshold: float | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -59,6 +65,7 @@ def evaluate(
     tta: str = "none",
     on_image: Callable[[int], None] | None = None,
     on_prediction: Callable[[str, np.ndarray], None] | None = None,
+    threshold: float = 0.5,
 ) -> EvalResult:
     """Predict every sample with ``protocol`` and accumulate one confusion matrix over all of them.
 
@@ -77,20 +84,25 @@ def evaluate(
             ``protocol.ms_ratios``); see :func:`zoo.inference.predict_scores`.
         on_image: called with the number of images just finished (progress bars).
         on_prediction: called with ``(sample_id, prediction HxW int64 numpy)``; costs a device-to-host copy.
+        threshold: a model with one output channel is binary: a pixel is foreground (1) where its sigmoid
+            exceeds ``threshold``, else background (0); the label space must then have two classes.
 
     Returns:
         An :class:`EvalResult`. Out of memory at a batch size above 1 halves the batch and goes on, and
         says so in ``notes``; at batch size 1 it raises.
 
     Raises:
-        zoo.inference.InferenceError: an unknown ``tta``, or a sample that is not a ``uint8`` RGB image.
+        zoo.inference.InferenceError: an unknown ``tta``, a threshold outside ``(0, 1)``, a one-channel
+            model on a label space of other than two classes, or a sample that is not a ``uint8`` RGB image.
     """
     tta_views(protocol, tta)  # an unknown mode fails before the first image is read
+    if not 0.0 < threshold < 1.0:
+        raise InferenceError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
     device = torch.device(device)
     model = model.to(device)
     matrix = ConfusionMatrix(num_classes, device=device)
     autocast_dtype = TORCH_DTYPES[dtype]
-    state = {"batch_size": batch_size, "notes": []}
+    state: dict[str, Any] = {"batch_size": batch_size, "notes": [], "binary": False}
     buckets: dict[tuple[tuple[int, int], ...], list[_Pending]] = {}
     count = 0
 
@@ -99,7 +111,9 @@ def evaluate(
         for start in range(0, len(batch), size):
             chunk = batch[start : start + size]
             try:
-                _predict_chunk(model, chunk, protocol, device, autocast_dtype, tta, matrix, on_prediction)
+                binary = _predict_chunk(
+                    model, chunk, protocol, device, autocast_dtype, tta, matrix, on_prediction, threshold
+                )
             except torch.OutOfMemoryError:
                 if size == 1:
                     raise
@@ -111,6 +125,11 @@ def evaluate(
                 )
                 run(batch[start:])
                 return
+            if binary and not state["binary"]:
+                state["binary"] = True
+                state["notes"].append(
+                    f"one output channel: scored as sigmoid > {threshold:g} (background/foreground)"
+                )
             if on_image:
                 on_image(len(chunk))
 
@@ -129,7 +148,9 @@ def evaluate(
         for bucket in buckets.values():
             run(bucket)
         result = matrix.compute().cpu()  # the one host sync of the run
-    return EvalResult(result, count, time.perf_counter() - started, state["batch_size"], state["notes"])
+    wall_s = time.perf_counter() - started
+    threshold_used = threshold if state["binary"] else None
+    return EvalResult(result, count, wall_s, state["batch_size"], state["notes"], threshold_used)
 
 
 def _predict_chunk(
@@ -141,19 +162,42 @@ def _predict_chunk(
     tta: str,
     matrix: ConfusionMatrix,
     on_prediction: Callable[[str, np.ndarray], None] | None,
-) -> None:
+    threshold: float,
+) -> bool:
+    """Predict one chunk into ``matrix``; returns whether the model is binary (one output channel)."""
     enabled = autocast_dtype != torch.float32
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=enabled):
-        # scores at the ground truth's size: the ground truth is never resized
-        scores = predict_scores(
+        # labels at the ground truth's size: the ground truth is never resized
+        labels, binary = predict_labels(
             model,
             [item.image for item in chunk],
             protocol,
             tta=tta,
             sizes=[tuple(item.label.shape) for item in chunk],
+            threshold=threshold,
         )
-    for item, item_scores in zip(chunk, scores, strict=True):
-        prediction = item_scores.argmax(0)
+    if binary and matrix.num_classes != 2:
+        raise InferenceError(
+            f"the model has one output channel (binary: sigmoid > {threshold:g} is foreground) but the "
+            f"dataset has {matrix.num_classes} classes; a binary model is scored on two (background, foreground)"
+        )
+    for item, prediction in zip(chunk, labels, strict=True):
         matrix.update(prediction, item.label)
         if on_prediction is not None:
             on_prediction(item.sample_id, prediction.cpu().numpy())
+    return binary
+
+
+def headline_metrics(summary: dict[str, Any], classes: Sequence[str]) -> dict[str, float]:
+    """The figures to show first for a result, in order, from :func:`zoo.metrics.summarize`'s ``summary``.
+
+    For a two-class (binary) label space, the Dice and IoU of the foreground class (the second) come first,
+    as the binary-segmentation community reports them (``"Dice(person)"``, ``"IoU(person)"``), then pixel
+    accuracy; for more classes: mIoU, aAcc, mAcc, fwIoU, mDice. Percent, as in ``summary``.
+    """
+    overall = {k: summary[k] for k in ("mIoU", "aAcc", "mAcc", "fwIoU", "mDice")}
+    if len(classes) != 2:
+        return overall
+    foreground = summary["per_class"][str(classes[1])]
+    first = {f"Dice({classes[1]})": foreground["Dice"], f"IoU({classes[1]})": foreground["IoU"]}
+    return {**first, "aAcc": overall.pop("aAcc"), **overall}

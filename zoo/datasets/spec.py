@@ -38,11 +38,14 @@ __all__ = [
     "ALIASES",
     "DATASETS",
     "DATASET_NAMES",
+    "FOLDER_PREFIX",
     "Archive",
     "DatasetSpec",
     "PredictionFormat",
     "canonical_name",
     "dataset_spec",
+    "folder_location",
+    "is_folder_name",
 ]
 
 
@@ -113,6 +116,9 @@ class DatasetSpec:
         archive: the official archive :func:`zoo.datasets.download.download_archive` fetches, or ``None``
             when it cannot be downloaded automatically (Cityscapes needs a login).
         aliases: other spellings people type (``voc2012``, ``ade``).
+        digest: for a dataset of your own (:mod:`zoo.datasets.folder_dataset`): a digest of its file list
+            and label space, so results on different contents under one name never share a key; ``""`` for
+            the benchmarks of :data:`DATASETS`.
     """
 
     name: str
@@ -125,10 +131,22 @@ class DatasetSpec:
     prediction_format: PredictionFormat
     archive: Archive | None = None
     aliases: tuple[str, ...] = ()
+    digest: str = ""
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def official(self) -> bool:
+        """Whether this is one of the benchmarks of :data:`DATASETS` (not a folder of your own)."""
+        return DATASETS.get(self.name) is self
+
+    @property
+    def result_name(self) -> str:
+        """What result rows store as their ``dataset``: the name, then ``@digest`` for a folder of your own
+        (``folder:people@3fa9c2d1e0b4``), so a result is never keyed to other contents of the same folder."""
+        return f"{self.name}@{self.digest}" if self.digest else self.name
 
     @property
     def default_convention(self) -> LabelConvention:
@@ -225,19 +243,59 @@ DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 ALIASES: dict[str, str] = {alias: spec.name for spec in DATASETS.values() for alias in spec.aliases}
 
 
+#: ``folder:PATH`` names a folder of your own images and masks wherever a dataset name is taken
+#: (see :mod:`zoo.datasets.folder_dataset`); result rows call it ``folder:<folder name>@<digest>``.
+FOLDER_PREFIX = "folder:"
+
+
+def is_folder_name(name: str) -> bool:
+    """Whether ``name`` is ``folder:PATH`` (the prefix in any case), a dataset of your own, not a benchmark."""
+    return name[: len(FOLDER_PREFIX)].lower() == FOLDER_PREFIX
+
+
+def folder_location(name: str) -> str:
+    """The ``PATH`` of ``folder:PATH``, exactly as given (``~`` is expanded by the loader).
+
+    Raises:
+        DatasetError: ``name`` is not ``folder:PATH``, or the path is empty.
+    """
+    if not is_folder_name(name):
+        raise DatasetError(f"{name!r} is not a folder dataset name; expected {FOLDER_PREFIX}PATH")
+    path = name[len(FOLDER_PREFIX) :]
+    if not path.strip():
+        raise DatasetError(f"{name!r}: no folder after {FOLDER_PREFIX!r}; expected e.g. folder:~/data/people")
+    return path
+
+
 def canonical_name(name: str) -> str:
     """``name`` or one of its aliases (any case) -> the canonical dataset name.
+
+    ``folder:PATH`` comes back as ``folder:PATH`` (prefix lower-cased, the path untouched): a folder of
+    your own has no entry in :data:`DATASETS`; :func:`zoo.datasets.get_dataset` reads it.
 
     Raises:
         DatasetError: ``name`` is no known dataset; the message lists the known ones.
     """
+    if is_folder_name(name):
+        return FOLDER_PREFIX + folder_location(name)
     key = name.lower()
     key = ALIASES.get(key, key)
     if key not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+        raise DatasetError(
+            f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}, or {FOLDER_PREFIX}PATH for your own"
+        )
     return key
 
 
 def dataset_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``name`` (aliases accepted); DatasetError if unknown."""
-    return DATASETS[canonical_name(name)]
+    """The :class:`DatasetSpec` of ``name`` (aliases accepted); DatasetError if unknown.
+
+    A folder of your own has a spec only once its files are read: ``zoo.datasets.get_dataset(name).spec``.
+    """
+    key = canonical_name(name)
+    if is_folder_name(key):
+        raise DatasetError(
+            f"{name!r}: a folder dataset's classes and digest come from its files; "
+            "use zoo.datasets.get_dataset(name).spec"
+        )
+    return DATASETS[key]

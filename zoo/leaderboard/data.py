@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from zoo.datasets.spec import is_folder_name
 from zoo.errors import ResultsFileError
 from zoo.results import ACCURACY, ResultsStore
 
@@ -47,7 +48,9 @@ def _is_per_class(path: Path) -> bool:
 def load(results_dir: str | Path) -> Results:
     """Read every results file under ``results_dir`` (recursively, in sorted order).
 
-    A missing directory means no results. Hidden files (temporary files, lock files) are skipped.
+    A missing directory means no results. Hidden files (temporary files, lock files) are skipped. Rows on a
+    folder of the user's own (``folder:...``, see :mod:`zoo.datasets.folder_dataset`) are left out: the
+    leaderboards are about the official benchmarks, and such rows are never mixed with them.
 
     Raises:
         ResultsFileError: a file is empty, cannot be parsed or has the wrong columns; the message names it.
@@ -78,6 +81,7 @@ def load(results_dir: str | Path) -> Results:
                 used.append(store.per_class_path)
     key_columns = list(ACCURACY.key_columns)
     acc = pd.concat(accuracy, ignore_index=True) if accuracy else ACCURACY.empty().assign(file="")
+    acc = acc.loc[~acc["dataset"].map(is_folder_name)].reset_index(drop=True)
     dup = acc.duplicated(subset=key_columns, keep=False)
     if dup.any():
         files = sorted(set(acc.loc[dup, "file"]))
@@ -89,6 +93,7 @@ def load(results_dir: str | Path) -> Results:
     assert per_class_schema is not None
     classes = pd.concat(per_class, ignore_index=True) if per_class else per_class_schema.empty()
     classes = classes.drop_duplicates(subset=list(per_class_schema.key_columns), keep="last")
+    classes = classes.loc[~classes["dataset"].map(is_folder_name)].reset_index(drop=True)
     spd = pd.concat(speed, ignore_index=True).fillna("") if speed else pd.DataFrame({"file": []}, dtype=str)
     return Results(
         accuracy=acc.loc[:, [*ACCURACY.columns, "file"]],
