@@ -37,8 +37,8 @@ def write_results(root: Path, rows: int, seed: int = 0) -> Path:
     """A results store of ``rows`` synthetic measured rows with per-class values under ``root``."""
     import pandas as pd
 
-    from zoo.bench.results import COLUMNS, KEY_COLUMNS, PER_CLASS_COLUMNS, ResultsStore
     from zoo.registry import REGISTRY
+    from zoo.results import ACCURACY, ResultsStore
 
     rng = random.Random(seed)
     names = sorted({e.name for e in REGISTRY.entries()})
@@ -50,7 +50,7 @@ def write_results(root: Path, rows: int, seed: int = 0) -> Path:
         else:
             model, tag, dataset = rng.choice(published)
         device, device_name = rng.choice(DEVICES)
-        row = dict.fromkeys(COLUMNS, "")
+        row = dict.fromkeys(list(ACCURACY.columns), "")
         row.update(
             model=model, weights=tag, dataset=dataset, split="val", num_images=FULL_SPLIT[dataset],
             mIoU=rng.uniform(10, 85), aAcc=rng.uniform(50, 95), mAcc=rng.uniform(20, 90),
@@ -64,12 +64,13 @@ def write_results(root: Path, rows: int, seed: int = 0) -> Path:
             source="measured",
         )  # fmt: skip
         table.append(row)
-        key = {c: str(row[c]) for c in KEY_COLUMNS}
+        key = {c: str(row[c]) for c in ACCURACY.key_columns}
         for k in range(DATASET_CLASSES[dataset]):
             classes.append({**key, "class_index": k, "class_name": f"class {k}", "IoU": rng.uniform(0, 100),
                             "Acc": rng.uniform(0, 100), "Dice": rng.uniform(0, 100)})  # fmt: skip
     ResultsStore(root / "results.csv").replace(
-        pd.DataFrame(table, columns=COLUMNS), pd.DataFrame(classes, columns=PER_CLASS_COLUMNS)
+        pd.DataFrame(table, columns=list(ACCURACY.columns)),
+        pd.DataFrame(classes, columns=list(ACCURACY.per_class.columns)),
     )
     return root
 

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 pytest.importorskip("matplotlib")
 
-from zoo.bench.results import COLUMNS, ResultsStore
 from zoo.cli import main as zoo_main
 from zoo.errors import ResultsFileError
 from zoo.leaderboard import render  # noqa: E402
 from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
 from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
 from zoo.registry import ModelEntry, Registry  # noqa: E402
+from zoo.results import ACCURACY, ResultsStore
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "leaderboard"
@@ -83,7 +83,7 @@ def _registry() -> Registry:
 
 
 def _row(**changes: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {c: "" for c in COLUMNS}
+    row: dict[str, Any] = {c: "" for c in ACCURACY.columns}
     row.update(
         model="segformer-mit_b0", weights="ade20k", dataset="ade20k", split="val", num_images=2000,
         mIoU=38.1, aAcc=78.25, mAcc=48.5, fwIoU=65.0, mDice=50.0, protocol="ss whole 512",

@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 from test_results import make_classes, make_row
 
-import zoo.bench.results as bench_results
 from zoo.errors import DuplicateResultError, ResultsFileError, ZooError
 from zoo.results import (
     ACCURACY,
@@ -63,11 +62,6 @@ def speed_row(**changes) -> dict:
 def test_both_tables_are_schemas_of_one_store_class(tmp_path):
     assert isinstance(ACCURACY, TableSchema) and isinstance(SPEED, TableSchema)
     assert SCHEMAS == {"accuracy": ACCURACY, "speed": SPEED}
-    # The names older code imports are derived from the schema, not a second list.
-    assert list(ACCURACY.columns) == bench_results.COLUMNS
-    assert ACCURACY.key_columns == bench_results.KEY_COLUMNS
-    assert list(ACCURACY.per_class.columns) == bench_results.PER_CLASS_COLUMNS
-    assert bench_results.ResultsStore is ResultsStore
 
     speed = ResultsStore(tmp_path / "speed.csv", SPEED)
     speed.append(speed_row())

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zoo.bench.results import KEY_COLUMNS
 from zoo.datasets.spec import DATASETS
 from zoo.leaderboard import plots
 from zoo.leaderboard.data import Results
@@ -40,6 +39,7 @@ from zoo.leaderboard.tables import (
     table_row,
 )
 from zoo.registry import ModelEntry, Registry
+from zoo.results import ACCURACY
 from zoo.weights import WeightRecord
 
 DATASET_TITLES = {name: spec.title for name, spec in DATASETS.items()}
@@ -480,7 +480,7 @@ class _PerClassTables:
 
     def __init__(self, per_class: pd.DataFrame) -> None:
         self._groups: dict[tuple[str, ...], np.ndarray] = (
-            per_class.groupby(list(KEY_COLUMNS), sort=False).indices if len(per_class) else {}
+            per_class.groupby(list(ACCURACY.key_columns), sort=False).indices if len(per_class) else {}
         )
         self._class_index = per_class["class_index"].to_numpy(dtype="float64", na_value=math.inf)
         names = {name: escape(name) for name in per_class["class_name"].unique().tolist()}  # escape each once
@@ -504,7 +504,7 @@ class _PerClassTables:
 
     def lines(self, row: Row) -> list[str]:
         """The table of ``row``'s classes by class index, or ``[]`` when none was stored."""
-        positions = self._groups.get(tuple(row[c] for c in KEY_COLUMNS))
+        positions = self._groups.get(tuple(row[c] for c in ACCURACY.key_columns))
         if positions is None:
             return []
         # class indices are unique per key (data.load drops repeats), so the order is fully determined
