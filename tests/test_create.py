@@ -26,7 +26,7 @@ from zoo.errors import (
     WeightsMismatchError,
     ZooError,
 )
-from zoo.factory import CreateArgumentError, UnexpectedArgumentError
+from zoo.factory import InvalidArgumentError, UnexpectedArgumentError
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, WeightRecord
 
 
@@ -258,13 +258,13 @@ def test_the_published_default_is_offline_too(monkeypatch):
     ],
 )
 def test_contradicting_weight_choices_are_refused(tiny, kwargs):
-    with pytest.raises(CreateArgumentError, match="give one"):
+    with pytest.raises(InvalidArgumentError, match="give one"):
         zoo.create("tiny-net", **kwargs)
 
 
 @pytest.mark.parametrize("value", [0, -1, 2.5, "5", True])
 def test_num_classes_must_be_a_positive_int(tiny, value):
-    with pytest.raises(CreateArgumentError, match="num_classes must be a positive int") as caught:
+    with pytest.raises(InvalidArgumentError, match="num_classes must be a positive int") as caught:
         zoo.create("tiny-net", num_classes=value)
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, ZooError)
 

@@ -50,9 +50,9 @@ class UnexpectedArgumentError(ZooError, TypeError):
     """A keyword :func:`create` and the entry's builder do not take; the message names it and the accepted ones."""
 
 
-class CreateArgumentError(ZooError, ValueError):
-    """An argument of :func:`create` that cannot be used: a ``num_classes`` that is not a positive int, or
-    weight choices that contradict each other."""
+class InvalidArgumentError(ZooError, ValueError):
+    """An argument of ``zoo.create`` or a builder whose value cannot be used: a ``num_classes`` that is not a
+    positive int, or weight choices that contradict each other; the message names it."""
 
 
 # --- weights: download, cache, checkpoints ------------------------------------------------------------------

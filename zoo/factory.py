@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import numbers
 import os
 import warnings
 from collections.abc import Mapping
@@ -15,11 +14,12 @@ from zoo import hub
 from zoo.checkpoint import read_state_dict
 from zoo.errors import (
     ClassifierReinitializedWarning,
-    CreateArgumentError,
+    InvalidArgumentError,
     UnexpectedArgumentError,
     UnknownWeightsError,
     WeightsMismatchError,
 )
+from zoo.models.arguments import check_num_classes
 from zoo.registry import REGISTRY, ModelEntry
 from zoo.weights import DEFAULT_WEIGHTS, WeightRecord
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["CreateArgumentError", "UnexpectedArgumentError", "create", "load_checkpoint", "load_weights"]
+__all__ = ["InvalidArgumentError", "UnexpectedArgumentError", "create", "load_checkpoint", "load_weights"]
 
 #: The keywords :func:`create` takes itself; anything else goes to the entry's builder.
 CREATE_ARGUMENTS = ("num_classes", "weights", "pretrained", "checkpoint", "progress")
@@ -81,7 +81,7 @@ def create(
         UnknownWeightsError: no such weights tag for that entry, or ``pretrained=True`` for an entry without
             published weights.
         UnexpectedArgumentError: (a ``TypeError``) a keyword neither ``create`` nor the builder takes.
-        CreateArgumentError: (a ``ValueError``) a bad ``num_classes``, or contradicting weight choices.
+        InvalidArgumentError: (a ``ValueError``) a bad ``num_classes``, or contradicting weight choices.
         WeightsMismatchError: the weights or checkpoint do not fit the model (the message lists keys).
         zoo.errors.ChecksumError, OfflineError, DownloadError: the published file could not be had.
         zoo.checkpoint.CorruptCheckpointError, zoo.errors.UnsafeCheckpointError: the file cannot be read.
@@ -89,7 +89,7 @@ def create(
     entry, tagged = REGISTRY.resolve(name)
     _check_builder_arguments(name, entry, kwargs)
     if num_classes is not None:
-        _check_num_classes(num_classes)
+        check_num_classes(num_classes, "zoo.create")
     record = _pick_weights(entry, tagged, weights, pretrained=pretrained, checkpoint=checkpoint)
     if num_classes is None:
         num_classes = record.num_classes if record else entry.default_num_classes
@@ -144,13 +144,6 @@ def _check_builder_arguments(name: str, entry: ModelEntry, kwargs: Mapping[str, 
         )
 
 
-def _check_num_classes(num_classes: object) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise CreateArgumentError(
-            f"num_classes must be a positive int (the number of output channels), got {num_classes!r}"
-        )
-
-
 def _pick_weights(
     entry: ModelEntry,
     tagged: WeightRecord | None,
@@ -164,12 +157,12 @@ def _pick_weights(
             asked = f"weights={weights.tag if isinstance(weights, WeightRecord) else weights!r}"
         else:
             asked = "pretrained=True" if pretrained else f"the name's tag {tagged.tag if tagged else ''!r}"
-        raise CreateArgumentError(
+        raise InvalidArgumentError(
             f"{entry.name}: checkpoint={os.fspath(checkpoint)!r} replaces published weights, but {asked} asks "
             f"for them too; give one of the two"
         )
     if pretrained and weights is not None:
-        raise CreateArgumentError(
+        raise InvalidArgumentError(
             f"{entry.name}: pretrained=True and weights={weights!r} both choose weights; give one of the two"
         )
     if pretrained and tagged is None:
@@ -193,7 +186,7 @@ def _pick_weights(
     else:
         chosen = entry.get_weights(weights)
     if tagged is not None and tagged != chosen:
-        raise CreateArgumentError(
+        raise InvalidArgumentError(
             f"{entry.name}: the name asks for weights {tagged.tag!r} but weights={chosen.tag!r}; give one"
         )
     return chosen

@@ -3,7 +3,7 @@
 A builder that swallowed ``**kwargs`` turned ``zoo.create("deeplabv3-resnet101", pretrained=True)`` into a
 randomly initialised model without a word. Builders therefore take explicit keywords only (their
 ``inspect.signature`` lists every one, with no ``**kwargs``); :func:`keyword_checked` makes a builder
-name *every* unknown keyword, with the closest spelling, as a :class:`UnknownModelArgumentError` (a
+name *every* unknown keyword, with the closest spelling, as a :class:`UnexpectedArgumentError` (a
 ``TypeError``), and builders that forward options to a framework check them with :func:`check_keywords`.
 
 This module imports nothing heavy, so registering builders stays cheap.
@@ -17,26 +17,18 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from zoo.errors import ZooError
+from zoo.errors import InvalidArgumentError, UnexpectedArgumentError
 
 BuilderT = TypeVar("BuilderT", bound=Callable[..., Any])
 
 
-class UnknownModelArgumentError(ZooError, TypeError):
-    """A keyword argument the model's builder does not take; the message names it and the closest ones."""
-
-
-class InvalidModelArgumentError(ZooError, ValueError):
-    """A builder argument with a value the builder cannot use (``num_classes=0``); the message names it."""
-
-
 def check_num_classes(num_classes: Any, builder: str) -> int:
-    """``num_classes`` as a positive ``int``, or :class:`InvalidModelArgumentError` naming ``builder``.
+    """``num_classes`` as a positive ``int``, or :class:`InvalidArgumentError` naming ``builder``.
 
     ``bool`` is refused although it is an ``int`` subclass: ``num_classes=True`` is always a mistake.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise InvalidModelArgumentError(
+        raise InvalidArgumentError(
             f"{builder}: num_classes must be a positive int (the output channels, background included), "
             f"got {num_classes!r}"
         )
@@ -44,7 +36,7 @@ def check_num_classes(num_classes: Any, builder: str) -> int:
 
 
 def check_keywords(given: Iterable[str], accepted: Iterable[str], builder: str) -> None:
-    """Raise :class:`UnknownModelArgumentError` if ``given`` holds a keyword that is not ``accepted``.
+    """Raise :class:`UnexpectedArgumentError` if ``given`` holds a keyword that is not ``accepted``.
 
     Args:
         given: the keyword names a caller passed.
@@ -52,7 +44,7 @@ def check_keywords(given: Iterable[str], accepted: Iterable[str], builder: str) 
         builder: the builder's name, for the message.
 
     Raises:
-        UnknownModelArgumentError: naming every unknown keyword, the closest accepted spelling of each, and
+        UnexpectedArgumentError: naming every unknown keyword, the closest accepted spelling of each, and
             the accepted ones.
     """
     accepted = sorted(accepted)
@@ -63,7 +55,7 @@ def check_keywords(given: Iterable[str], accepted: Iterable[str], builder: str) 
     for name in unknown:
         close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
         hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-    raise UnknownModelArgumentError(
+    raise UnexpectedArgumentError(
         f"{builder}() got unexpected keyword argument{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
         f"it takes {', '.join(accepted) or 'no keyword arguments'}"
         + (
@@ -75,7 +67,7 @@ def check_keywords(given: Iterable[str], accepted: Iterable[str], builder: str) 
 
 
 def keyword_checked(builder: BuilderT) -> BuilderT:
-    """Wrap ``builder`` so that unknown keywords raise :class:`UnknownModelArgumentError`, all named at once.
+    """Wrap ``builder`` so that unknown keywords raise :class:`UnexpectedArgumentError`, all named at once.
 
     The wrapper keeps ``builder``'s name, docstring and signature (``inspect.signature`` follows
     ``__wrapped__``), so a caller can still read which keywords it takes.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models.arguments import InvalidModelArgumentError, check_num_classes, keyword_checked
+from zoo.models.arguments import InvalidArgumentError, check_num_classes, keyword_checked
 from zoo.registry import register_model
 
 FCN_PAPER = "https://arxiv.org/abs/1411.4038"
@@ -30,7 +30,7 @@ def _build_fcn(
 ):
     check_num_classes(num_classes, builder)
     if encoder_weights not in _FCN_ENCODER_WEIGHTS:
-        raise InvalidModelArgumentError(
+        raise InvalidArgumentError(
             f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
         )
 
@@ -62,7 +62,7 @@ _FCN_ARGS_DOC = """
 
     Raises:
         TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
-        InvalidModelArgumentError: (a ``ValueError``) ``encoder_weights`` other than ``"imagenet"`` or ``None``;
+        InvalidArgumentError: (a ``ValueError``) ``encoder_weights`` other than ``"imagenet"`` or ``None``;
             ``num_classes`` not a positive int.
 """
 
@@ -169,13 +169,11 @@ def unet_original(num_classes: int = 21, *, in_channels: int = 3, batch_norm: bo
 
     Raises:
         TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
-        InvalidModelArgumentError: (a ``ValueError``) ``num_classes`` or ``in_channels`` not a positive int.
+        InvalidArgumentError: (a ``ValueError``) ``num_classes`` or ``in_channels`` not a positive int.
     """
     check_num_classes(num_classes, "unet_original")
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise InvalidModelArgumentError(
-            f"unet_original: in_channels must be a positive int, got {in_channels!r}"
-        )
+        raise InvalidArgumentError(f"unet_original: in_channels must be a positive int, got {in_channels!r}")
     from zoo.models._classic_nets import UNet
 
     return UNet(num_classes, in_channels, batch_norm=batch_norm)

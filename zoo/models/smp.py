@@ -28,7 +28,7 @@ from typing import Any
 
 from zoo.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES
 from zoo.models._smp_manifest import ARCHITECTURES, KEYWORDS
-from zoo.models.arguments import InvalidModelArgumentError, check_keywords, check_num_classes
+from zoo.models.arguments import InvalidArgumentError, check_keywords, check_num_classes
 from zoo.registry import FAMILY_PRIORITY, REGISTRY, ModelEntry
 from zoo.weights import EvalProtocol, ReportedMetric, WeightRecord
 
@@ -86,8 +86,8 @@ class SmpBuilder:
         upsamples with ``align_corners=False``.
 
     Raises:
-        UnknownModelArgumentError: (a ``TypeError``) a keyword this builder does not take, named.
-        InvalidModelArgumentError: (a ``ValueError``) ``num_classes`` not a positive int; ``encoder_kwargs``
+        UnexpectedArgumentError: (a ``TypeError``) a keyword this builder does not take, named.
+        InvalidArgumentError: (a ``ValueError``) ``num_classes`` not a positive int; ``encoder_kwargs``
             for a non-timm encoder or repeating another keyword.
     """
 
@@ -128,13 +128,13 @@ class SmpBuilder:
         check_keywords(smp_options, list(self.__signature__.parameters), self.name)
         encoder_kwargs = dict(encoder_kwargs or {})
         if encoder_kwargs and not self.encoder.startswith(TIMM_PREFIX):
-            raise InvalidModelArgumentError(
+            raise InvalidArgumentError(
                 f"{self.name}: encoder_kwargs {sorted(encoder_kwargs)} apply only to 'tu-' (timm) encoders; "
                 f"smp ignores them for {self.encoder!r}"
             )
         repeated = sorted(encoder_kwargs.keys() & (set(KEYWORDS[self.architecture]) | {"num_classes"}))
         if repeated:
-            raise InvalidModelArgumentError(
+            raise InvalidArgumentError(
                 f"{self.name}: encoder_kwargs repeat constructor keywords {repeated}; pass them directly"
             )
         import segmentation_models_pytorch as smp

@@ -13,7 +13,7 @@ import inspect
 from typing import Any
 
 from zoo.classes import VOC_CLASSES
-from zoo.models.arguments import InvalidModelArgumentError, check_num_classes, keyword_checked
+from zoo.models.arguments import InvalidArgumentError, check_num_classes, keyword_checked
 from zoo.registry import register_model
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord
 
@@ -67,7 +67,7 @@ def _build(builder: str, num_classes: int, encoder_weights: str | None, aux_loss
     check_num_classes(num_classes, builder)
     backbone_name = builder.split("_", 1)[1]
     if encoder_weights not in ("imagenet", None):
-        raise InvalidModelArgumentError(
+        raise InvalidArgumentError(
             f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
         )
     from torchvision.models import segmentation
@@ -105,7 +105,7 @@ _BUILDER_DOC = """torchvision's ``{builder}``, returning logits at the input siz
 
     Raises:
         TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
-        InvalidModelArgumentError: ``num_classes`` not a positive int, or another ``encoder_weights``.
+        InvalidArgumentError: ``num_classes`` not a positive int, or another ``encoder_weights``.
     """
 _AUX_DOC = """
         aux_loss: build torchvision's auxiliary FCN head (default ``True``: the published checkpoints have
@@ -279,12 +279,12 @@ def _build_mask_rcnn(
 ) -> Any:
     check_num_classes(num_classes, builder)
     if num_classes != len(COCO_ID_OF_VOC_CLASS):
-        raise InvalidModelArgumentError(
+        raise InvalidArgumentError(
             f"{builder}: num_classes must be {len(COCO_ID_OF_VOC_CLASS)}, the VOC classes its COCO categories "
             f"map to, got {num_classes}"
         )
     if encoder_weights not in ("imagenet", None):
-        raise InvalidModelArgumentError(
+        raise InvalidArgumentError(
             f"{builder}: encoder_weights must be 'imagenet' or None, got {encoder_weights!r}"
         )
     from torchvision.models import ResNet50_Weights
@@ -329,7 +329,7 @@ _MASK_RCNN_DOC = """torchvision's ``{builder}`` (COCO instances) answering as a 
 
     Raises:
         TypeError: a keyword argument this builder does not take (``pretrained=True`` included).
-        InvalidModelArgumentError: ``num_classes`` other than 21, or another ``encoder_weights``.
+        InvalidArgumentError: ``num_classes`` other than 21, or another ``encoder_weights``.
     """
 
 
