@@ -271,5 +271,5 @@ def set_threads(threads: int | None = None) -> ThreadSettings:
                 f"inter-op threads stay at {torch.get_num_interop_threads()} (torch sets them once per "
                 "process); intra-op threads, which a forward uses, are set"
             )
-            logger.info(note)
+            logger.debug(note)
     return ThreadSettings(torch.get_num_threads(), torch.get_num_interop_threads(), note)
