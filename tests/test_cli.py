@@ -447,3 +447,45 @@ def test_zoo_leaderboard_include_partial_reaches_render_when_it_takes_it(tmp_pat
     assert main(argv) == 0 and seen[-1] == "called"
     assert main([*argv, "--include-partial"]) == 2 and "--include-partial" in capsys.readouterr().err
     assert len(seen) == 3
+
+
+# --- zoo cache list | verify | clear -----------------------------------------------------------------------
+
+
+def test_cache_list_verify_clear(isolated_cache, capsys):
+    import hashlib
+
+    from zoo.hub import torch_hub_path
+    from zoo.registry import REGISTRY
+
+    _, record = REGISTRY.resolve("deeplabv3-resnet101.coco_voc")
+    code, out, _ = run_cli(capsys, "cache", "list", "deeplabv3-resnet101")
+    assert code == 0 and "0 of 1 registered weight file(s) cached" in out
+
+    swapped = torch_hub_path(record)  # another file under the published name: refused at load
+    swapped.parent.mkdir(parents=True)
+    swapped.write_bytes(b"not the published checkpoint")
+    code, out, err = run_cli(capsys, "cache", "list", "--all")
+    assert code == 0 and "1 of" in out and "deeplabv3-resnet101.coco_voc" in out and "unchecked" in out
+    assert "zoo cache verify" in out
+
+    code, out, err = run_cli(capsys, "cache", "verify", "deeplabv3-resnet101.coco_voc")
+    actual = hashlib.sha256(swapped.read_bytes()).hexdigest()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "Traceback" not in err
+    assert str(swapped) in errors[0] and "mismatch" in errors[0] and actual in errors[0]
+    assert "mismatch" in out
+
+    code, out, err = run_cli(capsys, "cache", "clear")
+    assert code == 2 and "--all" in err and swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "clear", "deeplabv3-resnet101", "--dry-run")
+    assert code == 0 and f"would delete {swapped}" in out and swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "clear", "deeplabv3-resnet101.coco_voc")
+    assert code == 0 and f"deleted {swapped}" in out and not swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "verify", "deeplabv3-resnet101")
+    assert code == 0 and "no registered weight file is cached" in out
+
+
+def test_cache_names_an_unknown_model_in_one_line(isolated_cache, capsys):
+    code, out, err = run_cli(capsys, "cache", "list", "[bold]nothing-here")
+    assert code == 2 and "unknown model '[bold]nothing-here'" in err and err.count("\n") == 1
