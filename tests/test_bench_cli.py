@@ -131,6 +131,9 @@ def test_resume_skips_done_rows_and_limit_is_part_of_the_split(tmp_path, capsys)
     assert "already in" in capsys.readouterr().err
     rows = pd.read_csv(results)
     assert len(rows) == 1 and rows.iloc[0]["split"] == "val[:2]" and rows.iloc[0]["num_images"] == 2
+    from zoo.bench.environment import default_threads
+
+    assert rows.iloc[0]["threads"] == default_threads()  # no --threads: torch's default, set and recorded
 
 
 def test_interrupted_sweep_resumed_ends_with_the_rows_of_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
