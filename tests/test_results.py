@@ -529,3 +529,12 @@ def test_a_store_of_the_previous_speed_layout_is_upgraded(tmp_path):
     assert results_main(["upgrade", "--table", "speed", str(path)]) == 0  # python -m zoo.results, the alias
     df = ResultsStore(path, SPEED).read()
     assert list(df.columns) == list(SPEED.columns) and df["threads"].isna().all()
+
+
+def test_an_empty_text_is_a_missing_number(store):
+    # "" is what a CSV store holds for a value not measured; a row built from such text is accepted as NaN/NA
+    store.append(make_row(images_per_s="", threads=""))
+    row = store.read().iloc[0]
+    assert math.isnan(row["images_per_s"]) and row["threads"] is pd.NA
+    with pytest.raises(ValueError, match="threads"):
+        store.append(make_row(model="b", threads="2"))  # text that is not empty is still refused

@@ -54,8 +54,13 @@ def key_text(value: Any, column: str) -> str:
     raise ValueError(f"column {column!r} must be a string, got {type(value).__name__}: {value!r}")
 
 
+def _is_missing(value: Any) -> bool:
+    """``None``, ``pd.NA`` or ``""``: the empty field a CSV store holds for a value not measured."""
+    return value is None or value is pd.NA or (isinstance(value, str) and value == "")
+
+
 def _as_float(value: Any, column: str) -> float:
-    if value is None or value is pd.NA:
+    if _is_missing(value):
         return math.nan
     if isinstance(value, bool):
         raise ValueError(f"column {column!r} must be a number, got a bool: {value!r}")
@@ -66,7 +71,7 @@ def _as_float(value: Any, column: str) -> float:
 
 
 def _as_int(value: Any, column: str) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if _is_missing(value) or (isinstance(value, float) and math.isnan(value)):
         return pd.NA
     if isinstance(value, bool):
         raise ValueError(f"column {column!r} must be an integer, got a bool: {value!r}")
@@ -206,8 +211,9 @@ class TableSchema:
     def normalise(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """``row`` checked and converted to the stored types (float, int or ``pd.NA``, str).
 
-        Float columns take numbers or ``None`` (NaN); int columns integers or ``None`` (NA); every other
-        column a string (numbers and bools are converted with ``str``, ``None`` becomes ``""``).
+        Float columns take numbers or ``None`` (NaN); int columns integers or ``None`` (NA); in both, ``""``
+        (the empty field a CSV store holds for a missing value) is missing too. Every other column takes a
+        string (numbers and bools are converted with ``str``, ``None`` becomes ``""``).
 
         Raises:
             ValueError: missing or unknown columns (named), a value of the wrong type, or a required
