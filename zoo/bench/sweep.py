@@ -439,7 +439,12 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
             )
         return env, set(report.stored)
 
-    env, stored = dist.broadcast(main_state)
+    try:
+        env, stored = dist.broadcast(main_state)
+    except RuntimeError as error:  # on the other ranks: rank 0 refused the store (and says why, with exit 2)
+        if dist.is_main:
+            raise
+        raise ZooError(str(error)) from None
     env_id = environment_id(env)
     outcome = SweepOutcome(failures=[(job.name, job.error) for job in jobs if job.error], results=results)
 
