@@ -21,6 +21,7 @@ from zoo.metrics import summarize
 from zoo.weights import EvalProtocol, WeightRecord
 
 REVISION = "0" * 40
+ORACLE_FILE = safetensors_save({"scale": torch.ones(())})
 # Raw pixels in, no resize: the oracle sees every pixel where the ground truth has it.
 RAW = EvalProtocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=255.0, resize="none")
 
@@ -52,7 +53,7 @@ def hub():
     """A Hub stand-in serving the oracle's checkpoint; the oracle is a plugin with weights for each dataset,
     registered for this module only."""
     for server in serve():
-        data = safetensors_save({"scale": torch.ones(())})
+        data = ORACLE_FILE
         server.routes[f"/test/oracle/resolve/{REVISION}/model.safetensors"] = Route(data)
         zoo.register_model("oracle-position", family="test-plugin")(oracle_position)
         for dataset, classes in LABEL_SPACES.items():
@@ -101,7 +102,7 @@ def test_oracle_evaluates_to_exactly_the_expected_numbers(dataset, tmp_path, cap
     code = main(["--dataset", dataset, "--data-root", str(tmp_path / "data"), "--models", "oracle-*",
                  "--results", str(results), "--device", "cpu"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    rows = pd.read_csv(results)
+    rows = pd.read_csv(results, dtype={"weights_revision": str})
     assert len(rows) == 1
     row = rows.iloc[0]
     expected = expected_summary(dataset, tmp_path / "data")
@@ -114,6 +115,9 @@ def test_oracle_evaluates_to_exactly_the_expected_numbers(dataset, tmp_path, cap
         "val",
     )
     assert row["source"] == "measured" and row["protocol"] == "ss whole orig"
+    # which file was loaded, and which Hub commit it was resolved to
+    assert row["weights_sha256"] == hashlib.sha256(ORACLE_FILE).hexdigest()
+    assert row["weights_revision"] == REVISION
     assert "oracle-position" in capsys.readouterr().out
 
 
@@ -127,6 +131,9 @@ def test_resume_skips_done_rows_and_limit_is_part_of_the_split(tmp_path, capsys)
     assert "already in" in capsys.readouterr().err
     rows = pd.read_csv(results)
     assert len(rows) == 1 and rows.iloc[0]["split"] == "val[:2]" and rows.iloc[0]["num_images"] == 2
+    from zoo.bench.environment import default_threads
+
+    assert rows.iloc[0]["threads"] == default_threads()  # no --threads: torch's default, set and recorded
 
 
 def test_interrupted_sweep_resumed_ends_with_the_rows_of_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
@@ -217,3 +224,102 @@ def test_a_missing_device_is_refused_before_any_model_is_built(device, tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"zoo-bench eval: error: device {device!r}")
     assert err.count("\n") == 1 and "Traceback" not in err and not (tmp_path / "r.csv").exists()
+
+
+# --- your own weights: --checkpoint ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def built(monkeypatch) -> list[str]:
+    """The models the harness builds (``zoo.factory.create`` calls)."""
+    import zoo.factory
+
+    calls: list[str] = []
+    real = zoo.factory.create
+
+    def recording(name, *args, **kwargs):
+        calls.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(zoo.factory, "create", recording)
+    return calls
+
+
+def a_checkpoint(path, scale: float = 1.0):
+    torch.save({"state_dict": {"module.scale": torch.tensor(scale)}}, path)  # as a DDP training run saves it
+    return path
+
+
+def test_a_checkpoint_is_evaluated_with_a_borrowed_or_explicit_protocol(tmp_path, capsys, built):
+    write_voc(tmp_path / "data")
+    checkpoint = a_checkpoint(tmp_path / "best.pth")
+    common = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--threads", "1",
+              "--models", "oracle-position", "--checkpoint", str(checkpoint)]  # fmt: skip
+    borrowed = tmp_path / "borrowed.csv"
+    assert main([*common, "--protocol-from", "oracle-position.voc", "--results", str(borrowed)]) == 0
+    explicit = tmp_path / "explicit.csv"
+    flags = ["--mean", "0,0,0", "--std", "1,1,1", "--value-scale", "255", "--resize", "none"]
+    assert main([*common, *flags, "--results", str(explicit)]) == 0, capsys.readouterr().err
+    assert built == ["test-plugin:oracle-position"] * 2
+    expected = expected_summary("voc", tmp_path / "data")
+    rows = [pd.read_csv(path, keep_default_na=False).iloc[0] for path in (borrowed, explicit)]
+    for row in rows:
+        assert row["weights"] == "checkpoint" and row["weights_revision"] == ""
+        assert row["weights_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        assert str(checkpoint) in row["notes"] and row["threads"] == 1
+        assert row["mIoU"] == pytest.approx(expected["mIoU"], abs=1e-9)
+    assert rows[0]["protocol_json"] == rows[1]["protocol_json"]  # the flags spell out the borrowed protocol
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ([], "--checkpoint needs its protocol: --protocol-from NAME.TAG, or --mean, --std, --resize"),
+        (["--mean", "0.5,0.5,0.5"], "or --std, --resize"),
+        (["--protocol-from", "oracle-position"], "names no weights: give NAME.TAG"),
+        (["--protocol-from", "oracle-position.voc", "--slide", "8x8,16x16"], "stride (16, 16) is larger"),
+        (["--protocol-from", "oracle-position.voc", "--weights", "voc"], "replaces --weights"),
+        (["--protocol-from", "oracle-position.voc", "--models", "oracle-position", "unet-resnet18"],
+         "--checkpoint evaluates one model, --models names 2"),
+        (["--protocol-from", "nothing-here.voc"], "unknown model 'nothing-here"),
+    ],
+    ids=["no-protocol", "half-a-protocol", "no-tag", "bad-slide", "with-weights", "two-models", "unknown"],
+)  # fmt: skip
+def test_an_unusable_checkpoint_request_is_exit_2_before_any_model(tmp_path, capsys, built, extra, fragment):
+    write_voc(tmp_path / "data")
+    argv = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--models",
+            "oracle-position", "--checkpoint", str(a_checkpoint(tmp_path / "best.pth")),
+            "--results", str(tmp_path / "r.csv"), *extra]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in " ".join(err.split()) and "Traceback" not in err
+    assert err.count("\n") == 1 and built == [] and not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--checkpoint", "{tmp}/missing.pth", "--protocol-from", "oracle-position.voc"], "missing.pth"),
+        (["--mean", "0.5,0.5,0.5"], "--mean set the protocol of a --checkpoint: give --checkpoint FILE too"),
+        (["--protocol-from", "oracle-position.voc"], "--protocol-from set the protocol of a --checkpoint"),
+    ],
+    ids=["missing-file", "mean-without-checkpoint", "protocol-from-without-checkpoint"],
+)
+def test_checkpoint_flags_without_a_checkpoint_are_refused(tmp_path, capsys, built, argv, fragment):
+    write_voc(tmp_path / "data")
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu",
+                 "--models", "oracle-position", "--results", str(tmp_path / "r.csv"),
+                 *(a.format(tmp=tmp_path) for a in argv)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err and built == []
+
+
+def test_a_checkpoint_that_does_not_fit_fails_that_model_naming_its_keys(tmp_path, capsys):
+    write_voc(tmp_path / "data")
+    bad = tmp_path / "other.pth"
+    torch.save({"weight": torch.ones(2)}, bad)
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu",
+                 "--models", "oracle-position", "--checkpoint", str(bad), "--protocol-from", "oracle-position.voc",
+                 "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "failed oracle-position" in err and "scale" in err and "Traceback" not in err

@@ -11,7 +11,6 @@ import pytest
 
 from zoo.cli import bench_main, build_bench_parser, build_parser, main, run_command
 from zoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, MergeError, UnknownModelError
-from zoo.results import ACCURACY
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -75,25 +74,66 @@ def test_zoo_bench_dispatches_speed_and_merge(capsys):
     assert "--out" in capsys.readouterr().out
 
 
+PAGES = {"README.md", "voc.md", "cityscapes.md", "ade20k.md", "speed.md"}
+
+
+def a_results_folder(folder):
+    from test_results import make_classes, make_row
+
+    from zoo.results import ResultsStore
+
+    ResultsStore(folder / "run.csv").append(make_row(), make_classes(21))
+    return folder
+
+
 def test_zoo_leaderboard_renders_the_pages(tmp_path, capsys):
-    # an empty store (header only): the pages show the publishers' figures and say nothing is measured
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "results.csv").write_text(",".join(ACCURACY.columns) + "\n")
-    code, _, _ = run_cli(
-        capsys, "leaderboard", "--results", str(tmp_path / "data"), "--out", str(tmp_path / "out")
-    )
-    assert code == 0
-    assert {p.name for p in (tmp_path / "out").glob("*.md")} == {
-        "README.md", "voc.md", "cityscapes.md", "ade20k.md", "speed.md",
-    }  # fmt: skip
+    results = a_results_folder(tmp_path / "data")
+    code, out, _ = run_cli(capsys, "leaderboard", "--results", str(results), "--out", str(tmp_path / "out"))
+    assert code == 0 and f"to {tmp_path / 'out'}" in out
+    assert {p.name for p in (tmp_path / "out").glob("*.md")} == PAGES
 
 
-def test_zoo_leaderboard_refuses_a_missing_results_folder(tmp_path, capsys):
-    code, _, err = run_cli(
-        capsys, "leaderboard", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")
-    )
-    assert code == 2 and "nowhere" in err and "Traceback" not in err
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda folder: folder, "does not exist"),
+        (lambda folder: (folder.mkdir(), folder)[1], "holds no results file"),
+        (lambda folder: (folder.mkdir(), (folder / "README.md").write_text("rows go here"), folder)[2],
+         "holds no results file"),
+        (lambda folder: (folder.write_text("a file"), folder)[1], "is not a folder"),
+    ],
+    ids=["missing", "empty", "only-a-readme", "a-file"],
+)  # fmt: skip
+def test_zoo_leaderboard_refuses_a_results_folder_without_results(tmp_path, capsys, make, fragment):
+    folder = make(tmp_path / "data")
+    code, out, err = run_cli(capsys, "leaderboard", "--results", str(folder), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and str(folder) in err and fragment in err
+    assert "--reported-only" in err and "Traceback" not in err + out
     assert not (tmp_path / "out").exists()
+
+
+def test_zoo_leaderboard_needs_its_folders_outside_a_checkout(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = a_results_folder(tmp_path / "data")
+    code, _, err = run_cli(capsys, "leaderboard", "--results", str(results))
+    assert code == 2 and "give --out DIR" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "leaderboard", "--out", "pages")
+    assert code == 2 and "give --results DIR" in err and not (tmp_path / "pages").exists()
+
+
+def test_zoo_leaderboard_defaults_to_the_checkouts_folders(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'zoo'\n")
+    a_results_folder(tmp_path / "leaderboards" / "data")
+    code, out, _ = run_cli(capsys, "leaderboard")
+    assert code == 0 and {p.name for p in (tmp_path / "leaderboards").glob("*.md")} == PAGES
+
+
+def test_zoo_leaderboard_reported_only_needs_no_results(tmp_path, capsys):
+    code, _, _ = run_cli(capsys, "leaderboard", "--reported-only", "--out", str(tmp_path / "out"))
+    assert code == 0 and {p.name for p in (tmp_path / "out").glob("*.md")} == PAGES
+    code, _, err = run_cli(capsys, "leaderboard", "--reported-only", "--results", str(tmp_path), "--out", "x")
+    assert code == 2 and "not both" in err
 
 
 # --- one command tree: help at every level, version, the zoo-bench alias ------------------------------------
@@ -384,3 +424,60 @@ def test_building_the_tree_imports_no_heavy_module():
         "heavy = {'torch', 'numpy', 'pandas', 'shtab', 'timm'} & set(sys.modules); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_zoo_leaderboard_include_partial_reaches_render(tmp_path, capsys, monkeypatch):
+    import zoo.leaderboard
+
+    seen = []
+
+    def render_with(results_dir, out_dir, *, date=None, include_partial=False):
+        seen.append(include_partial)
+        return []
+
+    results = a_results_folder(tmp_path / "data")
+    argv = ["leaderboard", "--results", str(results), "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(zoo.leaderboard, "render", render_with)
+    assert main([*argv, "--include-partial"]) == 0 and main(argv) == 0 and seen == [True, False]
+
+
+# --- zoo cache list | verify | clear -----------------------------------------------------------------------
+
+
+def test_cache_list_verify_clear(isolated_cache, capsys):
+    import hashlib
+
+    from zoo.hub import torch_hub_path
+    from zoo.registry import REGISTRY
+
+    _, record = REGISTRY.resolve("deeplabv3-resnet101.coco_voc")
+    code, out, _ = run_cli(capsys, "cache", "list", "deeplabv3-resnet101")
+    assert code == 0 and "0 of 1 registered weight file(s) cached" in out
+
+    swapped = torch_hub_path(record)  # another file under the published name: refused at load
+    swapped.parent.mkdir(parents=True)
+    swapped.write_bytes(b"not the published checkpoint")
+    code, out, err = run_cli(capsys, "cache", "list", "--all")
+    assert code == 0 and "1 of" in out and "deeplabv3-resnet101.coco_voc" in out and "unchecked" in out
+    assert "zoo cache verify" in out
+
+    code, out, err = run_cli(capsys, "cache", "verify", "deeplabv3-resnet101.coco_voc")
+    actual = hashlib.sha256(swapped.read_bytes()).hexdigest()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and "Traceback" not in err
+    assert str(swapped) in errors[0] and "mismatch" in errors[0] and actual in errors[0]
+    assert "mismatch" in out
+
+    code, out, err = run_cli(capsys, "cache", "clear")
+    assert code == 2 and "--all" in err and swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "clear", "deeplabv3-resnet101", "--dry-run")
+    assert code == 0 and f"would delete {swapped}" in out and swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "clear", "deeplabv3-resnet101.coco_voc")
+    assert code == 0 and f"deleted {swapped}" in out and not swapped.exists()
+    code, out, _ = run_cli(capsys, "cache", "verify", "deeplabv3-resnet101")
+    assert code == 0 and "no registered weight file is cached" in out
+
+
+def test_cache_names_an_unknown_model_in_one_line(isolated_cache, capsys):
+    code, out, err = run_cli(capsys, "cache", "list", "[bold]nothing-here")
+    assert code == 2 and "unknown model '[bold]nothing-here'" in err and err.count("\n") == 1

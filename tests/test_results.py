@@ -8,12 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zoo.bench.environment import ENVIRONMENT_ID_FIELDS, environment, environment_id
+from zoo.bench.environment import (
+    CPU_ENVIRONMENT_ID_FIELDS,
+    ENVIRONMENT_ID_FIELDS,
+    default_threads,
+    environment,
+    environment_id,
+    set_threads,
+)
 from zoo.errors import DuplicateResultError, ResultsFileError
-from zoo.results import ACCURACY, METRIC_COLUMNS, ResultsStore
+from zoo.results import ACCURACY, METRIC_COLUMNS, SPEED, ResultsStore
 
 COLUMNS = list(ACCURACY.columns)
 KEY_COLUMNS = ACCURACY.key_columns
@@ -25,6 +33,8 @@ def make_row(**overrides) -> dict:
     row = {
         "model": "deeplabv3-resnet101",
         "weights": "coco_voc",
+        "weights_sha256": "586e9e4e" + "0" * 56,
+        "weights_revision": "",
         "dataset": "voc",
         "split": "val",
         "num_images": 1449,
@@ -39,6 +49,7 @@ def make_row(**overrides) -> dict:
         "device": "cpu",
         "dtype": "fp32",
         "batch_size": 1,
+        "threads": 16,
         "images_per_s": 3.25,
         "wall_s": 445.8,
         "environment_id": "0123456789ab",
@@ -425,6 +436,7 @@ def test_environment_fields_are_strings():
         "torchvision_version",
         "python_version",
         "platform",
+        "threads",
     }
     assert set(env) == expected
     assert all(isinstance(v, str) for v in env.values())
@@ -446,3 +458,83 @@ def test_environment_id_stable_and_sensitive():
     # A fixed input gives a fixed id across processes and releases (the hash must not change silently).
     fixed = {f: f"v-{f}" for f in ENVIRONMENT_ID_FIELDS}
     assert environment_id(fixed) == environment_id(dict(sorted(fixed.items())))
+
+
+def test_threads_are_part_of_a_cpu_environment_id_only():
+    cpu = environment("cpu")
+    assert cpu["threads"] == str(torch.get_num_threads())
+    assert environment_id({**cpu, "threads": "1"}) != environment_id({**cpu, "threads": "2"})
+    gpu = {**cpu, "device_type": "cuda", "device_name": "NVIDIA H200"}
+    # a GPU result does not depend on the CPU threads: its id is what it was before threads were recorded
+    assert environment_id({**gpu, "threads": "1"}) == environment_id({**gpu, "threads": "2"})
+    assert set(CPU_ENVIRONMENT_ID_FIELDS).isdisjoint(ENVIRONMENT_ID_FIELDS)
+
+
+def test_set_threads_sets_and_reports_them():
+    before = torch.get_num_threads()
+    try:
+        settings = set_threads(1)
+        assert settings.threads == 1 == torch.get_num_threads() and environment("cpu")["threads"] == "1"
+        # inter-op threads can be set once per process: afterwards they stay, and the note says so
+        assert settings.interop_threads == torch.get_num_interop_threads()
+        assert (settings.interop_threads == 1) == (settings.note == "")
+        assert set_threads(None).threads == default_threads()
+        with pytest.raises(ValueError, match="at least 1"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------- layouts
+
+
+def _previous_layout_row(schema, row: dict) -> dict:
+    """``row`` as the previous layout of ``schema`` wrote it: only its columns, as text."""
+    layout = schema.older[0]
+    return {c: schema.column_texts(c, [row[c]])[0] for c in layout.columns}
+
+
+@pytest.mark.parametrize("name", ["results.csv", "results.parquet"])
+def test_a_store_of_the_previous_accuracy_layout_is_refused_then_upgraded(tmp_path, name, capsys):
+    from zoo.cli import main
+
+    path = tmp_path / name
+    layout = ACCURACY.older[0]
+    assert layout.version == ACCURACY.version - 1
+    assert set(ACCURACY.columns) - set(layout.columns) == {"weights_sha256", "weights_revision", "threads"}
+    old = pd.DataFrame([_previous_layout_row(ACCURACY, make_row(model=m)) for m in ("a", "b")], dtype=str)
+    if name.endswith(".csv"):
+        old.to_csv(path, index=False)
+    else:
+        old.to_parquet(path, index=False)
+    with pytest.raises(ResultsFileError, match=f"older zoo.*: zoo results upgrade --table accuracy {path}$"):
+        ResultsStore(path).preflight()
+    assert main(["results", "upgrade", str(path)]) == 0
+    assert "the old file is kept as" in capsys.readouterr().out
+    df = ResultsStore(path).read()
+    assert df["model"].tolist() == ["a", "b"] and df["mIoU"].tolist() == [66.4, 66.4]
+    assert (df["weights_sha256"] == "").all() and (df["weights_revision"] == "").all()
+    assert df["threads"].isna().all()  # unknown: that release did not record it
+    assert ResultsStore(path).preflight().rows == 2
+    assert len(list(tmp_path.glob(f"{name}.bak-*"))) == 1
+
+
+def test_a_store_of_the_previous_speed_layout_is_upgraded(tmp_path):
+    from zoo.results.__main__ import main as results_main
+
+    path = tmp_path / "speed.csv"
+    row = dict.fromkeys(SPEED.columns)
+    row.update(model="m", height=8, width=8, batch_size=1, dtype="fp32", timed="forward", source="measured")
+    pd.DataFrame([_previous_layout_row(SPEED, row)], dtype=str).to_csv(path, index=False)
+    assert results_main(["upgrade", "--table", "speed", str(path)]) == 0  # python -m zoo.results, the alias
+    df = ResultsStore(path, SPEED).read()
+    assert list(df.columns) == list(SPEED.columns) and df["threads"].isna().all()
+
+
+def test_an_empty_text_is_a_missing_number(store):
+    # "" is what a CSV store holds for a value not measured; a row built from such text is accepted as NaN/NA
+    store.append(make_row(images_per_s="", threads=""))
+    row = store.read().iloc[0]
+    assert math.isnan(row["images_per_s"]) and row["threads"] is pd.NA
+    with pytest.raises(ValueError, match="threads"):
+        store.append(make_row(model="b", threads="2"))  # text that is not empty is still refused

@@ -220,3 +220,20 @@ def test_arguments_are_checked(tmp_path):
         speed_main(["--models", "x", "--size", "64by64"])
     with pytest.raises(SystemExit):
         speed_main(["--models", "x", "--size", "64x64", "--dtype", "fp8"])
+
+
+def test_threads_are_set_recorded_and_keep_cpu_rows_apart(tiny_models, tmp_path):
+    results = tmp_path / "speed.csv"
+    argv = ["--models", "tinyspeed-plain", "--size", "16x16", "--timed", "forward", "--results", str(results),
+            *FAST]  # fmt: skip
+    before = torch.get_num_threads()
+    try:
+        assert speed_main([*argv, "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+        assert speed_main([*argv, "--threads", "2"]) == 0  # not a rerun: another environment
+    finally:
+        torch.set_num_threads(before)
+    df = ResultsStore(results, SPEED).read()
+    assert df["threads"].tolist() == [1, 2] and df["environment_id"].nunique() == 2
+    with pytest.raises(SystemExit):
+        speed_main([*argv, "--threads", "0"])

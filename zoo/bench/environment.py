@@ -4,6 +4,11 @@ Two results are only comparable when they were produced by the same software on 
 every row of the results store carries :func:`environment_id`, a short hash over the fields that can change
 the numbers, and the readable fields themselves. :func:`resolve_device` turns a ``--device`` value into a
 device this machine has, or refuses it before any model is built.
+
+CPU speed depends on how many threads torch uses (on a loaded 2-core machine the same evaluation ran 31.9x
+slower with torch's default two threads than with one), so the harness sets them explicitly with
+:func:`set_threads` (``--threads``), every row records them, and they are part of the environment id of a
+CPU row.
 """
 
 from __future__ import annotations
@@ -11,20 +16,28 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
+from dataclasses import dataclass
 
 import torch
 
 from zoo.errors import DeviceUnavailableError
 
 __all__ = [
+    "CPU_ENVIRONMENT_ID_FIELDS",
     "ENVIRONMENT_ID_FIELDS",
     "DeviceUnavailableError",
+    "ThreadSettings",
+    "default_threads",
     "environment",
     "environment_id",
     "resolve_device",
+    "set_threads",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 ENVIRONMENT_ID_FIELDS: tuple[str, ...] = (
@@ -38,6 +51,11 @@ ENVIRONMENT_ID_FIELDS: tuple[str, ...] = (
     "smp_version",
     "torchvision_version",
 )
+
+#: Fields that are part of the id of a CPU result only: the intra-op thread count changes CPU figures (speed,
+#: and in the last bits accuracy), while a GPU result does not depend on it; leaving it out of GPU ids keeps
+#: them what they were before threads were recorded.
+CPU_ENVIRONMENT_ID_FIELDS: tuple[str, ...] = ("threads",)
 
 # Distribution names looked up with importlib.metadata; never imported (importing timm or smp costs seconds).
 _DISTRIBUTIONS = {
@@ -100,7 +118,8 @@ def environment(device: str | torch.device = "cpu") -> dict[str, str]:
         ``pynvml`` is importable), ``torch_version``, ``cuda_version`` (``torch.version.cuda``: the CUDA
         torch was built with), ``cudnn_version``, ``zoo_version``, ``timm_version``, ``smp_version``,
         ``torchvision_version`` (installed distribution versions; the packages are not imported),
-        ``python_version`` and ``platform``. The key names match the results store's columns where the two
+        ``python_version``, ``platform`` and ``threads`` (``torch.get_num_threads()`` now: set it first with
+        :func:`set_threads`). The key names match the results store's columns where the two
         overlap, so a harness can copy them over.
     """
     dev = torch.device(device)
@@ -123,6 +142,7 @@ def environment(device: str | torch.device = "cpu") -> dict[str, str]:
         **{key: _distribution_version(dist) for key, dist in _DISTRIBUTIONS.items()},
         "python_version": platform.python_version(),
         "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
     }
     return {key: str(value) for key, value in env.items()}
 
@@ -133,9 +153,14 @@ def environment_id(env: dict[str, str]) -> str:
     It is the first 12 hex digits of the SHA-256 of the JSON of the sorted ``(field, value)`` pairs of
     :data:`ENVIRONMENT_ID_FIELDS` (a missing field counts as ``""``). Equal environments always give the same
     id, across processes and machines; a different device, torch, CUDA, cuDNN, zoo, timm, smp or torchvision
-    version gives a different one. Other fields (python version, platform, driver) are ignored.
+    version gives a different one, and for a CPU device (``device_type == "cpu"``) so does a different
+    thread count (:data:`CPU_ENVIRONMENT_ID_FIELDS`). Other fields (python version, platform, driver) are
+    ignored.
     """
-    items = sorted((field, str(env.get(field, ""))) for field in ENVIRONMENT_ID_FIELDS)
+    fields = ENVIRONMENT_ID_FIELDS
+    if env.get("device_type") == "cpu":
+        fields += CPU_ENVIRONMENT_ID_FIELDS
+    items = sorted((field, str(env.get(field, ""))) for field in fields)
     # JSON rather than str(): an unambiguous encoding that does not depend on Python's repr rules.
     payload = json.dumps(items, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return hashlib.sha256(payload).hexdigest()[:12]
@@ -193,3 +218,58 @@ def resolve_device(requested: str | torch.device | None = None) -> torch.device:
             f"numbered 0..{count() - 1}"
         )
     return device
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    """The CPU threads torch uses, as :func:`set_threads` left them.
+
+    Attributes:
+        threads: intra-op threads (``torch.get_num_threads()``): what parallelises one convolution.
+        interop_threads: inter-op threads (``torch.get_num_interop_threads()``).
+        note: why ``interop_threads`` differs from what was asked, else ``""``.
+    """
+
+    threads: int
+    interop_threads: int
+    note: str = ""
+
+
+_torch_default_threads: int | None = None
+
+
+def default_threads() -> int:
+    """The thread count ``--threads`` defaults to: torch's own default in this process, i.e.
+    ``$OMP_NUM_THREADS`` when set, else the number of physical cores; read once, before zoo first changes it,
+    so that a second sweep in one process gets the same default."""
+    global _torch_default_threads
+    if _torch_default_threads is None:
+        _torch_default_threads = torch.get_num_threads()
+    return _torch_default_threads
+
+
+def set_threads(threads: int | None = None) -> ThreadSettings:
+    """Set torch's intra-op and inter-op CPU threads to ``threads`` (default: :func:`default_threads`).
+
+    Inter-op threads can be set only once per process, before any inter-op work starts; when that moment has
+    passed (a second sweep in one process, a notebook), they stay as they are and :attr:`ThreadSettings.note`
+    says so. Intra-op threads, which are what a model's forward uses, are always set.
+
+    Raises:
+        ValueError: ``threads`` is less than 1.
+    """
+    wanted = default_threads() if threads is None else threads
+    if wanted < 1:
+        raise ValueError(f"threads must be at least 1, got {wanted}")
+    torch.set_num_threads(wanted)
+    note = ""
+    if torch.get_num_interop_threads() != wanted:
+        try:
+            torch.set_num_interop_threads(wanted)
+        except RuntimeError:  # "cannot set number of interop threads after parallel work has started"
+            note = (
+                f"inter-op threads stay at {torch.get_num_interop_threads()} (torch sets them once per "
+                "process); intra-op threads, which a forward uses, are set"
+            )
+            logger.debug(note)
+    return ThreadSettings(torch.get_num_threads(), torch.get_num_interop_threads(), note)

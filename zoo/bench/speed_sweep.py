@@ -1,8 +1,11 @@
 """The speed sweep behind ``zoo bench speed`` (``zoo-bench speed``): registry models on synthetic input, one
 row per (model, batch size, dtype, compile mode, timed region) appended to a speed store.
 
-Models are built without weights (speed does not depend on them). Each row is written at once; ``resume``
-skips the rows the store has. A batch that does not fit is a row with status ``oom`` and the sweep goes on. A
+Models are built without weights (speed does not depend on them). Before any model is built the store is
+checked (:meth:`~zoo.results.ResultsStore.preflight`) and the planned rows looked up in it: ``resume`` skips
+those stored, ``overwrite`` replaces them, and otherwise the sweep stops before any work. Each row is written
+at once; a row the store refuses after all (a disk filled meanwhile) is shown in full and kept in a recovery
+file, and the sweep goes on. torch's CPU threads are set (``threads``) and recorded in every row. A batch that does not fit is a row with status ``oom`` and the sweep goes on. A
 model or variant that fails otherwise is logged and recorded in :attr:`SpeedOutcome.failures`, and the sweep
 goes on. The measuring protocol is described in :mod:`zoo.bench.speed`.
 
@@ -50,6 +53,9 @@ class SpeedSweepOptions:
             protocol (:class:`zoo.bench.speed.SpeedConfig`).
         results: the speed store (``.csv`` or ``.parquet``).
         resume: skip the rows the store already has.
+        overwrite: replace the rows the store already has (not with ``resume``).
+        threads: torch's CPU threads, intra-op and inter-op (default: torch's own default, i.e.
+            ``$OMP_NUM_THREADS`` or the number of physical cores), set before the first model and recorded.
         command: the command line stored with every row.
     """
 
@@ -74,6 +80,8 @@ class SpeedSweepOptions:
     seed: int = 0
     results: str = "speed.csv"
     resume: bool = False
+    overwrite: bool = False
+    threads: int | None = None
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -87,6 +95,10 @@ class SpeedSweepOptions:
             raise ValueError("batch sizes, blocks and block_iters must be at least 1")
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume skips stored rows and overwrite replaces them: choose one")
         for values, known in (
             (self.dtypes, DTYPES),
             (self.compile_modes, COMPILE_MODES),
@@ -118,6 +130,8 @@ class SpeedOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     results: Path = Path("speed.csv")
+    #: rows measured but not stored: ``(row, the recovery file it was kept in, or why not)``
+    unsaved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
 def open_store(path: str | Path):
@@ -168,31 +182,37 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
 
     Args:
         options: what to measure, where, how.
-        console: a :class:`rich.console.Console` for the progress bar (none without).
+        console: a :class:`rich.console.Console` for the progress bar and rows that could not be stored (none
+            without: those are logged).
 
     Returns:
-        The rows written and the failures.
+        The rows written, the failures, and the rows measured but not stored.
 
     Raises:
         DeviceUnavailableError: ``options.device`` does not exist here (before any model is built).
-        ResultsFileError: the speed store exists but cannot be used.
+        ResultsFileError: the speed store cannot be read, is in another layout, or cannot be written (before
+            any model is built).
+        DuplicateResultError: the store already holds planned rows and neither ``resume`` nor ``overwrite``
+            was given (before any model is built).
         KeyboardInterrupt: the rows written so far stay whole.
     """
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zoo import __version__
-    from zoo.bench.environment import environment, environment_id, resolve_device
+    from zoo.bench.environment import environment, environment_id, resolve_device, set_threads
     from zoo.bench.speed import is_out_of_memory, measure, reference_labels
+    from zoo.bench.sweep import report_unsaved
+    from zoo.errors import DuplicateResultError, UnsavedResultError
     from zoo.factory import create
     from zoo.results import SPEED
 
     device = resolve_device(options.device)  # a missing device stops here, before any model is built
+    threads = set_threads(options.threads)
     env = environment(device)
     env_id = environment_id(env)
     num_classes = options.output_classes
     store = open_store(options.results)
-    done = store.done_keys() if options.resume else set()
     outcome = SpeedOutcome(results=Path(options.results))
     configs = _configs(options, device)
 
@@ -203,10 +223,24 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
         row.update(model=name, weights="none", dataset=options.dataset or "", num_classes=num_classes,
                    input=SYNTHETIC_INPUT, device=str(device), environment_id=env_id, zoo_version=__version__,
                    date=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=options.command,
-                   notes="", source="measured")  # fmt: skip
+                   notes=threads.note, source="measured", threads=threads.threads)  # fmt: skip
         return row
 
     names = REGISTRY.expand(options.models)
+    planned = [template(name, config) for name in names for config in configs]
+    report = store.preflight(planned)  # before any model: a store that cannot take the rows stops here
+    for note in report.notes:
+        logger.warning("%s", note)
+    done = set(report.stored)
+    if done and not (options.resume or options.overwrite):
+        described = sorted(
+            {f"{row['model']} bs{row['batch_size']}" for row in planned if SPEED.key(row) in done}
+        )
+        shown = ", ".join(described[:3]) + (f" and {len(described) - 3} more" if len(described) > 3 else "")
+        raise DuplicateResultError(
+            f"{options.results} already holds {len(done)} of the {len(planned)} planned row(s) ({shown}); "
+            "nothing was run: add --resume to skip them, or --overwrite to replace them"
+        )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=console is None) as progress:
         task = progress.add_task("rows", total=len(names) * len(configs))
@@ -214,7 +248,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
             todo = []
             for config in configs:
                 row = template(name, config)
-                if SPEED.key(row) in done:
+                if SPEED.key(row) in done and options.resume:
                     logger.info("skip %s %s: already in %s", name, config_label(config), options.results)
                     progress.advance(task)
                 else:
@@ -256,9 +290,16 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                     row.update(status="oom", notes=f"out of memory: {str(error).splitlines()[0][:200]}")
                     logger.warning("oom %s %s", name, label)
                     _free(device)
-                store.append(row)
-                outcome.rows.append(row)
                 progress.advance(task)
+                try:
+                    store.append(row, overwrite=options.overwrite)
+                except (UnsavedResultError, DuplicateResultError) as error:
+                    report_unsaved(error, row, console)
+                    kept = str(getattr(error, "recovery_path", None) or error)
+                    outcome.unsaved.append((row, kept))
+                    outcome.failures.append((f"{name} {label}", f"measured but not stored: {kept}"))
+                    continue
+                outcome.rows.append(row)
             del model, references
             _free(device)
     return outcome

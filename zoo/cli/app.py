@@ -16,7 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from zoo.cli import bench, completion, data, leaderboard, models
+from zoo.cli import bench, cache, completion, data, leaderboard, models, results
 from zoo.cli.base import (
     HelpFormatter,
     add_subcommands,
@@ -53,7 +53,7 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser(prog: str = "zoo") -> argparse.ArgumentParser:
     """The whole ``zoo`` command tree: list, info, data {check,download}, bench {eval,speed,merge},
-    leaderboard, completion."""
+    leaderboard, results {upgrade,restore}, cache {list,verify,clear}, completion."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Semantic-segmentation model zoo.", formatter_class=HelpFormatter
     )
@@ -63,6 +63,8 @@ def build_parser(prog: str = "zoo") -> argparse.ArgumentParser:
     data.add_commands(commands)
     bench.add_commands(commands)
     leaderboard.add_commands(commands)
+    results.add_commands(commands)
+    cache.add_commands(commands)
     completion.add_commands(commands, {"zoo": build_parser, "zoo-bench": build_bench_parser})
     parser.epilog = (
         command_overview(parser) + "\n\nzoo-bench is zoo bench; zoo-bench ARGS is zoo bench eval ARGS."

@@ -19,6 +19,7 @@ from zoo.errors import UsageError
 
 __all__ = [
     "HelpFormatter",
+    "LazyChoices",
     "UsageError",
     "add_command",
     "add_path_argument",

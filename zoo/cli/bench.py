@@ -37,6 +37,10 @@ __all__ = ["add_bench_commands", "add_commands"]
 EVAL_EPILOG = """examples:
   zoo-bench --dataset voc --data-root ~/data --models 'deeplabv3-*' --weights coco_voc
   zoo-bench --dataset ade20k --models 'segformer-*' --tta flip --limit 200 --results results/ade.csv --resume
+  zoo-bench --dataset voc --models unet-resnet34 --checkpoint runs/best.pth \\
+      --protocol-from deeplabv3-resnet101.coco_voc                             # your own weights
+  zoo-bench --dataset cityscapes --models unet-resnet34 --checkpoint runs/best.pth \\
+      --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --resize none --size-divisor 32
   torchrun --nproc-per-node 8 -m zoo.bench --dataset cityscapes --models 'segformer-*'
   zoo-bench --dataset ade20k --models '*' --shard 3/16 --results shards/     # one job of a job array
 """
@@ -46,6 +50,10 @@ SPEED_EPILOG = """examples:
   zoo-bench speed --models 'unet-resnet18' --device cpu --size 256x256
 """
 RESUME_HINT = "the rows written so far are complete; rerun with --resume"
+THREADS_HELP = (
+    "torch's CPU threads (intra-op and inter-op), set before the first model and recorded in every row "
+    "(default: torch's own, $OMP_NUM_THREADS or the number of physical cores)"
+)
 
 
 def _default(options: type, name: str) -> Any:
@@ -135,7 +143,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         help="results store (.csv, or .parquet)",
         kind="file",
     )
-    p.add_argument("--resume", action="store_true", help="skip the rows the store already has")
+    _add_stored_rows_flags(p)
+    p.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
+    _add_checkpoint_flags(p)
     add_path_argument(
         p, "--save-predictions", metavar="DIR", help="write predictions in the official format", kind="dir"
     )
@@ -154,14 +164,109 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_stored_rows_flags(p: argparse.ArgumentParser) -> None:
+    """``--resume`` / ``--overwrite``: what to do with planned rows the store already holds (without either,
+    the command stops before any work and says which rows)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="skip the rows the store already has")
+    group.add_argument(
+        "--overwrite", action="store_true", help="evaluate again and replace the rows the store already has"
+    )
+
+
+def _add_checkpoint_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "your own weights",
+        "--checkpoint evaluates a file of yours for the one model named by --models; its row says "
+        "weights=checkpoint and records the file's sha256. The protocol comes from --protocol-from, with any "
+        "of the flags below replacing its fields; without --protocol-from, --mean, --std and --resize are "
+        "needed.",
+    )
+    add_path_argument(
+        group,
+        "--checkpoint",
+        metavar="FILE",
+        help=".pth/.pt (tensors only) or .safetensors state dict of the model named by --models",
+        kind="file",
+    )
+    group.add_argument(
+        "--protocol-from",
+        metavar="NAME.TAG",
+        help="use the evaluation protocol of these published weights (zoo info NAME shows it)",
+    )
+    group.add_argument(
+        "--mean", type=_triple, metavar="R,G,B", help="per-channel mean subtracted, e.g. 0.485,0.456,0.406"
+    )
+    group.add_argument(
+        "--std", type=_triple, metavar="R,G,B", help="per-channel std divided by, e.g. 0.229,0.224,0.225"
+    )
+    group.add_argument(
+        "--value-scale",
+        type=float,
+        choices=(1.0, 255.0),
+        metavar="{1,255}",
+        help="the pixel range --mean/--std apply to: [0,1] or [0,255] (default: 255 when a mean exceeds 1)",
+    )
+    group.add_argument(
+        "--resize",
+        type=_resize,
+        metavar="RULE[:SIZE]",
+        help="none | shorter:520 (shorter side) | fit:2048x512 (long x short bounds, keep ratio) | "
+        "fixed:512x1024 (height x width)",
+    )
+    group.add_argument(
+        "--size-divisor", type=positive_int, metavar="N", help="pad the input to a multiple of N (e.g. 32)"
+    )
+    group.add_argument(
+        "--slide",
+        type=_slide,
+        metavar="HxW,HxW",
+        help="sliding-window inference: crop size, stride (e.g. 512x1024,341x683); default: whole image",
+    )
+
+
+def _triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers, got {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers (R,G,B), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _resize(text: str) -> tuple[str, tuple[int, ...]]:
+    from zoo.bench.sweep import RESIZE_RULES
+
+    rule, _, size = text.strip().lower().partition(":")
+    if rule not in RESIZE_RULES:
+        raise argparse.ArgumentTypeError(f"unknown rule {rule!r}; expected one of {', '.join(RESIZE_RULES)}")
+    expected = RESIZE_RULES[rule][1]
+    try:
+        sizes = tuple(int(v) for v in size.split("x")) if size else ()
+    except ValueError:
+        sizes = (-1,)
+    if len(sizes) != expected or any(v < 1 for v in sizes):
+        shape = {0: "no size", 1: "one size (e.g. shorter:520)", 2: "two sizes AxB (e.g. fit:2048x512)"}
+        raise argparse.ArgumentTypeError(f"{rule} takes {shape[expected]}, got {text!r}")
+    return rule, sizes
+
+
+def _slide(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    crop, comma, stride = text.partition(",")
+    if not comma:
+        raise argparse.ArgumentTypeError(f"expected CROP,STRIDE as HxW,HxW, got {text!r}")
+    return _size(crop), _size(stride)
+
+
 def _size(text: str) -> tuple[int, int]:
     h, x, w = text.lower().partition("x")
     try:
         height, width = int(h), int(w)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--size must be HxW, e.g. 512x1024, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 512x1024, got {text!r}") from None
     if not x or height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f"--size must be HxW with positive sides, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected HxW with positive sides, got {text!r}")
     return height, width
 
 
@@ -277,7 +382,8 @@ def _add_speed(commands: argparse._SubParsersAction) -> None:
         help="speed store (.csv, or .parquet)",
         kind="file",
     )
-    p.add_argument("--resume", action="store_true", help="skip the rows the store already has")
+    _add_stored_rows_flags(p)
+    p.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
 
 
 def _add_merge(commands: argparse._SubParsersAction) -> None:

@@ -22,23 +22,30 @@ from zoo.leaderboard import data, pages
 from zoo.leaderboard.reported import reported_rows
 from zoo.registry import REGISTRY, Registry
 
-__all__ = ["ResultsFileError", "ResultsFolderError", "render"]
+__all__ = ["RESULTS_SUFFIXES", "ResultsFileError", "ResultsFolderError", "render"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+#: The files a results folder must hold at least one of (the stores zoo-bench writes).
+RESULTS_SUFFIXES = (".csv", ".parquet")
+
+
 def _check_results_folder(root: Path) -> None:
-    hint = "pass the folder zoo-bench wrote its results to (--results), e.g. leaderboards/data"
-    if not root.exists():
-        raise ResultsFolderError(f"{root}: no such results folder; {hint}")
+    hint = "give the folder your zoo-bench --results files are in, or --reported-only"
     if not root.is_dir():
-        raise ResultsFolderError(f"{root}: not a folder; {hint}")
-    if not any(p.is_file() and not p.name.startswith(".") for p in root.rglob("*")):
-        raise ResultsFolderError(f"{root}: the results folder holds no file; {hint}")
+        raise ResultsFolderError(
+            f"--results {root} {'is not a folder' if root.exists() else 'does not exist'}: {hint}"
+        )
+    if not any(p.suffix.lower() in RESULTS_SUFFIXES and not p.name.startswith(".") for p in root.rglob("*")):
+        raise ResultsFolderError(
+            f"--results {root} holds no results file (*.csv, *.parquet): run zoo-bench --results "
+            f"{root}/NAME.csv first, or give --reported-only"
+        )
 
 
 def render(
-    results_dir: str | os.PathLike[str],
+    results_dir: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     *,
     date: str | None = None,
@@ -49,7 +56,8 @@ def render(
 
     Args:
         results_dir: a folder of results stores (``*.csv`` / ``*.parquet`` with their ``.per_class``
-            companions) and speed tables (``speed*.csv``, ``*.speed.csv``), searched recursively.
+            companions) and speed tables (``speed*.csv``, ``*.speed.csv``), searched recursively; ``None``
+            renders the publishers' reported figures alone (``zoo leaderboard --reported-only``).
         out_dir: where the pages go (created if needed).
         date: ``YYYY-MM-DD`` stated as the results' date; default: the newest row's date.
         registry: where reported figures and weight metadata come from (default: zoo's registry).
@@ -61,8 +69,7 @@ def render(
         The files written, sorted.
 
     Raises:
-        ResultsFolderError: ``results_dir`` does not exist, is not a folder or holds no file (a folder with
-            only a README renders the reported figures alone).
+        ResultsFolderError: ``results_dir`` does not exist, is not a folder or holds no results file.
         ResultsFileError: a results file is empty or malformed (the message names it).
         ValueError: ``date`` is not ``YYYY-MM-DD``.
     """
@@ -70,7 +77,8 @@ def render(
 
     if date is not None and not _DATE.match(date):
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
-    _check_results_folder(Path(results_dir))
+    if results_dir is not None:
+        _check_results_folder(Path(results_dir))
     results = data.load(results_dir)
     out = Path(out_dir)
     ctx = pages.Context(

@@ -45,20 +45,20 @@ def _is_per_class(path: Path) -> bool:
     return ".per_class." in path.name
 
 
-def load(results_dir: str | Path) -> Results:
+def load(results_dir: str | Path | None) -> Results:
     """Read every results file under ``results_dir`` (recursively, in sorted order).
 
-    A missing directory means no results. Hidden files (temporary files, lock files) are skipped. Rows on a
+    ``None`` or a missing directory means no results. Hidden files (temporary files, lock files) are skipped. Rows on a
     folder of the user's own (``folder:...``, see :mod:`zoo.datasets.folder_dataset`) are left out: the
     leaderboards are about the official benchmarks, and such rows are never mixed with them.
 
     Raises:
         ResultsFileError: a file is empty, cannot be parsed or has the wrong columns; the message names it.
     """
-    root = Path(results_dir)
+    root = Path(results_dir) if results_dir is not None else None
     paths = (
         sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if root.is_dir()
+        if root is not None and root.is_dir()
         else []
     )
     accuracy: list[pd.DataFrame] = []

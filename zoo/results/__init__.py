@@ -8,7 +8,8 @@
     report = store.preflight(planned_rows)              # before any model is built
     store.append(row, per_class)                        # constant time for CSV stores
 
-Command line: ``python -m zoo.results upgrade [--table NAME] PATH`` and ``python -m zoo.results restore FILE``.
+Command line: ``zoo results upgrade [--table NAME] PATH`` and ``zoo results restore FILE`` (also
+``python -m zoo.results ...``).
 """
 
 from zoo.errors import DuplicateResultError, ResultsFileError

@@ -54,8 +54,13 @@ def key_text(value: Any, column: str) -> str:
     raise ValueError(f"column {column!r} must be a string, got {type(value).__name__}: {value!r}")
 
 
+def _is_missing(value: Any) -> bool:
+    """``None``, ``pd.NA`` or ``""``: the empty field a CSV store holds for a value not measured."""
+    return value is None or value is pd.NA or (isinstance(value, str) and value == "")
+
+
 def _as_float(value: Any, column: str) -> float:
-    if value is None or value is pd.NA:
+    if _is_missing(value):
         return math.nan
     if isinstance(value, bool):
         raise ValueError(f"column {column!r} must be a number, got a bool: {value!r}")
@@ -66,7 +71,7 @@ def _as_float(value: Any, column: str) -> float:
 
 
 def _as_int(value: Any, column: str) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if _is_missing(value) or (isinstance(value, float) and math.isnan(value)):
         return pd.NA
     if isinstance(value, bool):
         raise ValueError(f"column {column!r} must be an integer, got a bool: {value!r}")
@@ -206,8 +211,9 @@ class TableSchema:
     def normalise(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """``row`` checked and converted to the stored types (float, int or ``pd.NA``, str).
 
-        Float columns take numbers or ``None`` (NaN); int columns integers or ``None`` (NA); every other
-        column a string (numbers and bools are converted with ``str``, ``None`` becomes ``""``).
+        Float columns take numbers or ``None`` (NaN); int columns integers or ``None`` (NA); in both, ``""``
+        (the empty field a CSV store holds for a missing value) is missing too. Every other column takes a
+        string (numbers and bools are converted with ``str``, ``None`` becomes ``""``).
 
         Raises:
             ValueError: missing or unknown columns (named), a value of the wrong type, or a required
@@ -323,6 +329,52 @@ _ACCURACY_PER_CLASS = TableSchema(
     int_columns=frozenset({"class_index"}),
 )
 
+
+def _layout_without(version: int, columns: tuple[str, ...], added: tuple[str, ...]) -> OlderLayout:
+    """Layout ``version``: ``columns`` less those a later layout ``added``. Its rows are upgraded with the added
+    columns left empty (unknown): the release that wrote them did not record them, and nothing else says
+    what they were."""
+    missing = [c for c in added if c not in columns]
+    if missing:
+        raise ValueError(f"not in columns: {missing}")
+
+    def upgrade(row: dict[str, str]) -> dict[str, str]:
+        return {**row, **dict.fromkeys(added, "")}
+
+    return OlderLayout(version, tuple(c for c in columns if c not in added), upgrade)
+
+
+_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "model",
+    "weights",
+    "weights_sha256",
+    "weights_revision",
+    "dataset",
+    "split",
+    "num_images",
+    *METRIC_COLUMNS,
+    "protocol",
+    "protocol_json",
+    "tta",
+    "device",
+    "dtype",
+    "batch_size",
+    "threads",
+    "images_per_s",
+    "wall_s",
+    "environment_id",
+    "device_name",
+    "torch_version",
+    "cuda_version",
+    "zoo_version",
+    "timm_version",
+    "smp_version",
+    "date",
+    "command",
+    "notes",
+    "source",
+)  # fmt: skip
+
 #: Measured accuracy results (``zoo-bench --dataset``), one row per run, per-class values beside it.
 #:
 #: - key: ``model``, ``weights``, ``dataset``, ``split``, ``protocol_json`` (the full protocol; its short code
@@ -330,120 +382,103 @@ _ACCURACY_PER_CLASS = TableSchema(
 #:   numbers, so each makes a row distinct.
 #: - :data:`METRIC_COLUMNS` in percent; ``num_images``; ``protocol`` (a readable code such as
 #:   ``"ss whole 512"``); ``tta`` as a short code (``"none"``, ``"flip"``, ...).
-#: - ``device``, ``batch_size``, ``images_per_s``, ``wall_s``: how the run was executed (NaN where not measured).
+#: - ``weights_sha256``: the sha256 of the weights file actually loaded (published weights or ``--checkpoint``;
+#:   empty for untrained rows); ``weights_revision``: the Hugging Face commit a Hub file was resolved to (empty
+#:   for URL records and checkpoints). ``weights`` is the record's tag, ``"checkpoint"`` or ``"untrained"``.
+#: - ``device``, ``batch_size``, ``threads`` (torch's intra-op CPU threads), ``images_per_s``, ``wall_s``: how
+#:   the run was executed (NaN where not measured).
 #: - the readable environment fields (see :mod:`zoo.bench.environment`); ``date`` (ISO 8601, UTC); ``command``
 #:   (the exact command line); ``notes``; ``source``: always ``"measured"``.
 ACCURACY = TableSchema(
     name="accuracy",
-    version=1,
-    columns=(
-        "model",
-        "weights",
-        "dataset",
-        "split",
-        "num_images",
-        *METRIC_COLUMNS,
-        "protocol",
-        "protocol_json",
-        "tta",
-        "device",
-        "dtype",
-        "batch_size",
-        "images_per_s",
-        "wall_s",
-        "environment_id",
-        "device_name",
-        "torch_version",
-        "cuda_version",
-        "zoo_version",
-        "timm_version",
-        "smp_version",
-        "date",
-        "command",
-        "notes",
-        "source",
-    ),  # fmt: skip
+    version=2,
+    columns=_ACCURACY_COLUMNS,
     key_columns=_ACCURACY_KEY,
     float_columns=frozenset({*METRIC_COLUMNS, "images_per_s", "wall_s"}),
-    int_columns=frozenset({"num_images", "batch_size"}),
+    int_columns=frozenset({"num_images", "batch_size", "threads"}),
     required={"source": _MEASURED},
     per_class=_ACCURACY_PER_CLASS,
+    # layout v2 added the weights file's identity and the CPU threads
+    older=(_layout_without(1, _ACCURACY_COLUMNS, ("weights_sha256", "weights_revision", "threads")),),
 )
+
+_SPEED_COLUMNS: tuple[str, ...] = (
+    # what was measured
+    "model",
+    "weights",
+    "dataset",
+    "num_classes",
+    "height",
+    "width",
+    "batch_size",
+    "dtype",
+    "channels_last",
+    "compile",
+    "cuda_graphs",
+    "tf32",
+    "timed",
+    "status",
+    # the figures
+    "images_per_s",
+    "images_per_s_min",
+    "images_per_s_max",
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p99",
+    "latency_per",
+    "peak_memory_mib",
+    "params",
+    "gmacs_per_image",
+    "gflops_per_image",
+    "uncounted_ops",
+    "tflops_achieved",
+    "peak_tflops",
+    "peak_tflops_key",
+    "peak_tflops_source",
+    "mfu",
+    "argmax_disagreement",
+    "correctness",
+    "first_call_s",
+    # the protocol
+    "input",
+    "seed",
+    "warmup_iters",
+    "warmup_seconds",
+    "warmup_iters_run",
+    "warmup_s_run",
+    "block_iters",
+    "block_seconds",
+    "block_iters_run",
+    "blocks",
+    "cudnn_benchmark",
+    "max_disagreement",
+    # the environment
+    "device",
+    "device_type",
+    "device_name",
+    "driver_version",
+    "cpu_cores",
+    "threads",
+    "torch_version",
+    "cuda_version",
+    "cudnn_version",
+    "zoo_version",
+    "timm_version",
+    "smp_version",
+    "torchvision_version",
+    "environment_id",
+    "date",
+    "command",
+    "notes",
+    "source",
+)  # fmt: skip
 
 #: Measured speed rows (``zoo-bench speed``; see :func:`zoo.bench.speed.measure` for the figures). Speed
 #: figures from different hardware never share a row: ``environment_id`` is part of the key.
 SPEED = TableSchema(
     name="speed",
-    version=1,
-    columns=(
-        # what was measured
-        "model",
-        "weights",
-        "dataset",
-        "num_classes",
-        "height",
-        "width",
-        "batch_size",
-        "dtype",
-        "channels_last",
-        "compile",
-        "cuda_graphs",
-        "tf32",
-        "timed",
-        "status",
-        # the figures
-        "images_per_s",
-        "images_per_s_min",
-        "images_per_s_max",
-        "latency_ms_p50",
-        "latency_ms_p90",
-        "latency_ms_p99",
-        "latency_per",
-        "peak_memory_mib",
-        "params",
-        "gmacs_per_image",
-        "gflops_per_image",
-        "uncounted_ops",
-        "tflops_achieved",
-        "peak_tflops",
-        "peak_tflops_key",
-        "peak_tflops_source",
-        "mfu",
-        "argmax_disagreement",
-        "correctness",
-        "first_call_s",
-        # the protocol
-        "input",
-        "seed",
-        "warmup_iters",
-        "warmup_seconds",
-        "warmup_iters_run",
-        "warmup_s_run",
-        "block_iters",
-        "block_seconds",
-        "block_iters_run",
-        "blocks",
-        "cudnn_benchmark",
-        "max_disagreement",
-        # the environment
-        "device",
-        "device_type",
-        "device_name",
-        "driver_version",
-        "cpu_cores",
-        "torch_version",
-        "cuda_version",
-        "cudnn_version",
-        "zoo_version",
-        "timm_version",
-        "smp_version",
-        "torchvision_version",
-        "environment_id",
-        "date",
-        "command",
-        "notes",
-        "source",
-    ),  # fmt: skip
+    version=2,
+    columns=_SPEED_COLUMNS,
     key_columns=(
         "model",
         "height",
@@ -492,10 +527,12 @@ SPEED = TableSchema(
             "block_iters",
             "block_iters_run",
             "blocks",
+            "threads",
         }
     ),  # fmt: skip
     required={"source": _MEASURED},
+    older=(_layout_without(1, _SPEED_COLUMNS, ("threads",)),),  # layout v2 added the CPU threads
 )
 
-#: Every table by :attr:`TableSchema.name`, for the command line (``python -m zoo.results upgrade --table``).
+#: Every table by :attr:`TableSchema.name`, for the command line (``zoo results upgrade --table``).
 SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (ACCURACY, SPEED)}

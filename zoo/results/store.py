@@ -412,7 +412,7 @@ class ResultsStore:
 
     def upgrade_command(self) -> str:
         """The command line that upgrades this store to the current layout (see :meth:`upgrade`)."""
-        return f"python -m zoo.results upgrade --table {self.schema.name} {shlex.quote(str(self.path))}"
+        return f"zoo results upgrade --table {self.schema.name} {shlex.quote(str(self.path))}"
 
     # ================================================================== checking before work
 
@@ -840,7 +840,7 @@ class ResultsStore:
                 continue
             return UnsavedResultError(
                 f"{what}; the row was saved to {target}: fix the cause, then run: "
-                f"python -m zoo.results restore {shlex.quote(str(target))}",
+                f"zoo results restore {shlex.quote(str(target))}",
                 target,
             )
         return UnsavedResultError(
