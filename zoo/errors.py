@@ -175,6 +175,10 @@ class InferenceError(ZooError, ValueError):
     """Inference cannot run as asked: an unusable image, protocol, TTA mode or model output."""
 
 
+class ProtocolVariantError(ZooError, ValueError):
+    """An evaluation-protocol variant (``--protocol NAME``) that is not defined for a weight's protocol."""
+
+
 # --- command line -----------------------------------------------------------------------------------------
 
 

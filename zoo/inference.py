@@ -24,6 +24,7 @@ mirrored back where flipped and averaged (mmseg's ``aug_test``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,8 @@ import torch.nn.functional as F
 
 from zoo.errors import InferenceError
 from zoo.options import DTYPES, TTA_MODES
-from zoo.weights import EvalProtocol
+from zoo.resize import cv2_bilinear, pil_bilinear
+from zoo.weights import REFERENCE_PIPELINES, EvalProtocol
 
 __all__ = [
     "TORCH_DTYPES",
@@ -176,7 +178,11 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
         A ``float32`` tensor ``(1, 3, h, w)`` with ``(h, w) = network_input_size(H, W, protocol, ratio)``,
         on the device of ``image``: channels reordered to ``protocol.channel_order``, pixels scaled to
         ``[0, 1]`` when ``value_scale == 1.0`` (kept in ``[0, 255]`` when ``255.0``), normalised as
-        ``(x - mean) / std``, then resized with ``protocol.interpolation`` (``align_corners=False``, no
+        ``(x - mean) / std``. The resize follows the protocol's reference pipeline
+        (``protocol.pipeline.image_resize``): a bilinear resize of a ``"pil-bilinear"`` or ``"cv2-linear"``
+        reference is done on the uint8 image with that library's kernel (:mod:`zoo.resize`; twice for
+        ``resize_multiple_of``, as NVlabs' ``AlignedResize``), before normalising; otherwise the normalised
+        float image is resized once with ``protocol.interpolation`` (``align_corners=False``, no
         antialiasing). Padding to ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
         which crops it off again.
 
@@ -186,6 +192,25 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
     """
     tensor = _image_tensor(image)
     height, width = int(tensor.shape[0]), int(tensor.shape[1])
+    size = network_input_size(height, width, protocol, ratio)
+    mode = protocol.interpolation
+    if mode not in ("bilinear", "bicubic", "nearest"):
+        raise InferenceError(f"unknown interpolation {mode!r}: expected bilinear, bicubic or nearest")
+    if protocol.reference not in REFERENCE_PIPELINES:
+        raise InferenceError(
+            f"unknown reference pipeline {protocol.reference!r}: expected one of {sorted(REFERENCE_PIPELINES)}"
+        )
+    kernel = protocol.pipeline.image_resize
+    if size != (height, width) and kernel != "float" and mode == "bilinear":
+        # The reference resizes the uint8 image with its library's kernel: reproduce it, rounding included.
+        resize_uint8 = pil_bilinear if kernel == "pil-bilinear" else cv2_bilinear
+        if protocol.resize_multiple_of:
+            # AlignedResize: rescale keeping the ratio, then stretch to the multiples (two uint8 resizes)
+            unaligned = network_input_size(height, width, replace(protocol, resize_multiple_of=None), ratio)
+            if unaligned != (height, width):
+                tensor = resize_uint8(tensor, unaligned)
+        if tuple(tensor.shape[:2]) != size:
+            tensor = resize_uint8(tensor, size)
     x = tensor.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
     if protocol.channel_order == "BGR":
         # mean/std of BGR weights are listed in BGR order too, so flip before normalising.
@@ -199,13 +224,9 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
     mean = torch.tensor(protocol.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(protocol.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     x = (x - mean) / std
-    size = network_input_size(height, width, protocol, ratio)
-    if size != (height, width):
+    if tuple(x.shape[-2:]) != size:
         # Resizing is linear, so normalising first gives the same values as normalising after, and keeps
         # the border behaviour independent of the value scale.
-        mode = protocol.interpolation
-        if mode not in ("bilinear", "bicubic", "nearest"):
-            raise InferenceError(f"unknown interpolation {mode!r}: expected bilinear, bicubic or nearest")
         corners = None if mode == "nearest" else False
         x = F.interpolate(x, size=size, mode=mode, align_corners=corners, antialias=False)
     return x.contiguous()

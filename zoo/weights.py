@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,6 +20,64 @@ ResizeRule = Literal["shorter_side", "fit", "fixed", "none"]
 
 #: mmsegmentation's multi-scale test ratios (the ``img_ratios`` of its configs and of NVlabs SegFormer's).
 MMSEG_MS_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+
+
+@dataclass(frozen=True)
+class ReferencePipeline:
+    """A publisher's evaluation code, as far as it decides the network input.
+
+    Attributes:
+        name: the name records use, e.g. ``"torchvision"``.
+        image_resize: how it resizes the image: ``"pil-bilinear"`` (the uint8 PIL image, Pillow's
+            antialiased bilinear filter), ``"cv2-linear"`` (the uint8 array, ``cv2.resize(INTER_LINEAR)`` as
+            ``mmcv.imresize`` calls it) or ``"float"`` (the float image, one resize: zoo's own way).
+        description: the reference in words: its code and what zoo reproduces of it.
+    """
+
+    name: str
+    image_resize: Literal["pil-bilinear", "cv2-linear", "float"]
+    description: str
+
+
+#: Every reference pipeline a protocol may name. ``zoo`` is the one for protocols no publisher defines.
+REFERENCE_PIPELINES: dict[str, ReferencePipeline] = {
+    p.name: p
+    for p in (
+        ReferencePipeline(
+            "torchvision",
+            "pil-bilinear",
+            "torchvision references/segmentation: PIL image resized (bilinear, antialiased) in uint8, then "
+            "ToTensor and Normalize; zoo reproduces Pillow's kernel bit-exactly",
+        ),
+        ReferencePipeline(
+            "nvlabs-segformer",
+            "cv2-linear",
+            "NVlabs SegFormer (mmseg 0.x + AlignedResize): mmcv.imrescale then mmcv.imresize to multiples of "
+            "32, both cv2 bilinear in uint8; zoo reproduces cv2 within one uint8 step",
+        ),
+        ReferencePipeline(
+            "mmseg-1.x",
+            "cv2-linear",
+            "mmsegmentation 1.x: Resize(keep_ratio=True), one mmcv.imrescale (cv2 bilinear) in uint8; zoo "
+            "reproduces cv2 within one uint8 step",
+        ),
+        ReferencePipeline(
+            "mmseg-0.x",
+            "cv2-linear",
+            "mmsegmentation 0.x: Resize(keep_ratio=True), one mmcv.imrescale (cv2 bilinear) in uint8, as 1.x; "
+            "zoo reproduces cv2 within one uint8 step",
+        ),
+        ReferencePipeline(
+            "isl-org-dpt",
+            "float",
+            "isl-org/DPT run_segmentation.py: cv2.resize of the float image; zoo resizes the float image too "
+            "(torch's bicubic kernel, not bit-exact with cv2's)",
+        ),
+        ReferencePipeline(
+            "zoo", "float", "zoo's own: the float image resized once (no publisher's pipeline)"
+        ),
+    )
+}
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{8,64}$")
 #: ``weights="default"`` in :func:`zoo.create` means an entry's first record, so no record may be tagged so.
@@ -64,6 +122,8 @@ class EvalProtocol:
         ms_ratios: multi-scale testing (``--tta ms``) predicts at each of these ratios of the resize rule's
             target scale, applied to the original image (mmseg's ``MultiScaleFlipAug(img_ratios=...)``; see
             :func:`zoo.inference.network_input_size`). Unused by single-scale testing.
+        reference: the publisher's pipeline this protocol reproduces, a key of :data:`REFERENCE_PIPELINES`;
+            it decides how the image is resized (in uint8 with the reference's kernel, or in float).
     """
 
     mean: tuple[float, float, float]
@@ -80,6 +140,37 @@ class EvalProtocol:
     align_corners: bool = False
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
     ms_ratios: tuple[float, ...] = MMSEG_MS_RATIOS
+    reference: str = "zoo"
+
+    @property
+    def pipeline(self) -> ReferencePipeline:
+        """The :class:`ReferencePipeline` named by ``reference``.
+
+        Raises:
+            KeyError: an unknown name (:meth:`problems` reports it first).
+        """
+        return REFERENCE_PIPELINES[self.reference]
+
+    def variant(self, name: str) -> EvalProtocol:
+        """This protocol as the reference pipeline ``name`` would evaluate the same weight.
+
+        ``"mmseg-1.x"`` of an ``"nvlabs-segformer"`` protocol keeps the ratio-preserving resize and drops the
+        stretch to multiples of 32 (mmseg 1.x's ``Resize(scale, keep_ratio=True)``); a protocol's own
+        reference gives the protocol itself.
+
+        Raises:
+            zoo.errors.ProtocolVariantError: a variant that is not defined for this protocol.
+        """
+        if name == self.reference:
+            return self
+        if name == "mmseg-1.x" and self.reference == "nvlabs-segformer":
+            return replace(self, reference="mmseg-1.x", resize_multiple_of=None)
+        from zoo.errors import ProtocolVariantError
+
+        known = ", ".join(protocol_variants(self))
+        raise ProtocolVariantError(
+            f"protocol {name!r} is not defined for a weight evaluated as {self.reference!r}: use one of {known}"
+        )
 
     def problems(self) -> list[str]:
         """Every inconsistency in this protocol, as readable sentences (empty when valid)."""
@@ -116,6 +207,8 @@ class EvalProtocol:
         if self.interpolation not in ("bilinear", "nearest", "bicubic"):
             found.append(f"interpolation {self.interpolation!r} is not 'bilinear', 'nearest' or 'bicubic'")
         found += _ratio_problems(self.ms_ratios)
+        if self.reference not in REFERENCE_PIPELINES:
+            found.append(f"reference {self.reference!r} is not one of {sorted(REFERENCE_PIPELINES)}")
         return found
 
     def short_code(self) -> str:
@@ -123,7 +216,35 @@ class EvalProtocol:
         size = self.resize_size[-1] if self.resize_size else "orig"
         if self.inference == "slide" and self.crop_size:
             return f"ss slide {self.crop_size[0]}"
+        # the resize rules that give one image different sizes are told apart where they change the input
+        if self.resize_multiple_of:
+            return f"ss {self.inference} {size} aligned{self.resize_multiple_of}"
+        if self.resize == "fit":
+            return f"ss {self.inference} {size} keep-ratio"
         return f"ss {self.inference} {size}"
+
+
+#: The names ``--protocol`` accepts: a protocol's own reference, or a variant :meth:`EvalProtocol.variant` defines.
+PROTOCOL_VARIANTS = ("nvlabs-segformer", "mmseg-1.x")
+#: Short names for ``--protocol`` (``--protocol mmseg``).
+PROTOCOL_ALIASES = {"mmseg": "mmseg-1.x", "nvlabs": "nvlabs-segformer"}
+
+
+def protocol_variants(protocol: EvalProtocol) -> tuple[str, ...]:
+    """The names :meth:`EvalProtocol.variant` accepts for ``protocol`` (its own reference first)."""
+    extra = ("mmseg-1.x",) if protocol.reference == "nvlabs-segformer" else ()
+    return (protocol.reference, *extra)
+
+
+def protocol_variant(protocol: EvalProtocol, name: str | None) -> EvalProtocol:
+    """``protocol`` as the named variant (``None`` keeps it; aliases such as ``"mmseg"`` are accepted).
+
+    Raises:
+        zoo.errors.ProtocolVariantError: a variant not defined for ``protocol``.
+    """
+    if not name:
+        return protocol
+    return protocol.variant(PROTOCOL_ALIASES.get(name, name))
 
 
 def _ratio_problems(ratios: Any) -> list[str]:

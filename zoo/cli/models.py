@@ -144,6 +144,7 @@ def _weights_table(entry: ModelEntry, record: WeightRecord):
             + f", align_corners={protocol.align_corners}"
         ),
     )
+    table.add_row("reference", _text(f"{protocol.reference}: {protocol.pipeline.description}"))
     for metric in record.reported:
         where = f" on {metric.dataset}" if metric.dataset else ""
         note = f", {metric.note}" if metric.note else ""

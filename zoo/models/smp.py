@@ -224,6 +224,7 @@ _ADE_PROTOCOL = EvalProtocol(
     resize="fit",
     resize_size=(2048, 512),
     resize_multiple_of=32,
+    reference="nvlabs-segformer",
 )
 # NVlabs' Cityscapes test: fit (2048, 1024), then 1024x1024 windows every 768 pixels.
 _CITYSCAPES_PROTOCOL = EvalProtocol(
@@ -235,6 +236,7 @@ _CITYSCAPES_PROTOCOL = EvalProtocol(
     inference="slide",
     crop_size=(1024, 1024),
     stride=(768, 768),
+    reference="nvlabs-segformer",
 )
 # What could be read of the Hub (pages stored before this was written): full sha256 digests and pinned
 # revisions exist for a few files only; the others load unverified, from 'main', and `zoo info` says so.
@@ -363,6 +365,7 @@ def _upernet_weights(release: _UperNetRelease) -> WeightRecord:
     family = "swin" if swin else "convnext"
     if swin:
         # smp builds timm's Swin for 512x512 inputs only (img_size=512, as its conversion and model card do)
+        # no publisher evaluated this way ("zoo": one float resize)
         protocol = EvalProtocol(
             mean=_MMSEG_MEAN, std=_MMSEG_STD, value_scale=255.0, resize="fixed", resize_size=(512, 512)
         )
@@ -383,6 +386,7 @@ def _upernet_weights(release: _UperNetRelease) -> WeightRecord:
             inference="slide",
             crop_size=(release.crop, release.crop),
             stride=(stride, stride),
+            reference="mmseg-0.x",
         )
         protocol_note = "zoo evaluates as mmseg's config did (slide inference); smp's model card resizes to 512x512 instead."
     source = _MMSEG_README.format(family)
@@ -425,6 +429,7 @@ _DPT_PROTOCOL = EvalProtocol(
     resize_size=(480,),
     resize_multiple_of=32,
     interpolation="bicubic",
+    reference="isl-org-dpt",
 )
 _DPT_WEIGHTS = WeightRecord(
     tag="ade20k",

@@ -21,10 +21,15 @@ _URL = "https://download.pytorch.org/models/"
 _METADATA_SOURCE = "torchvision/models/segmentation/{module}.py, {enum}.COCO_WITH_VOC_LABELS_V1.meta"
 _LICENSE = "BSD-3-Clause (torchvision); trained on COCO train2017 images (COCO terms of use)"
 
-# torchvision evaluates these weights with SemanticSegmentation(resize_size=520): shorter side to 520,
-# bilinear, RGB in [0, 1], ImageNet mean/std, whole-image inference.
+# torchvision's reference evaluation (references/segmentation, SegmentationPresetEval(base_size=520)): the PIL
+# image's shorter side to 520 (bilinear, in uint8), RGB in [0, 1], ImageNet mean/std, whole-image inference.
 TORCHVISION_PROTOCOL = EvalProtocol(
-    mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="shorter_side", resize_size=(520,)
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    value_scale=1.0,
+    resize="shorter_side",
+    resize_size=(520,),
+    reference="torchvision",
 )
 
 
@@ -239,7 +244,9 @@ _MASK_RCNN_SOURCE = "torchvision/models/detection/mask_rcnn.py, {enum}.COCO_V1.m
 _MASK_RCNN_LICENSE = "BSD-3-Clause (torchvision); trained on COCO train2017 (COCO terms of use)"
 # torchvision's detectors normalise (ImageNet mean/std) and resize (shorter side 800, longer at most 1333)
 # inside their GeneralizedRCNNTransform: they take RGB in [0, 1] at the image's own size.
-MASK_RCNN_PROTOCOL = EvalProtocol(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=1.0, resize="none")
+MASK_RCNN_PROTOCOL = EvalProtocol(
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), value_scale=1.0, resize="none", reference="torchvision"
+)
 
 
 def _coco_instances(

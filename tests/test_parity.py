@@ -1,0 +1,199 @@
+"""Parity with the publishers' pipelines: zoo's network input, logits and confusion matrix against each
+reference's preprocessing rebuilt independently (Pillow for torchvision, OpenCV as mmcv calls it for
+NVlabs SegFormer and mmseg 1.x), on the real samples in ``shared/data/real`` (skipped where absent).
+
+Random weights predict one class almost everywhere, which would make any comparison pass: each model's
+BatchNorm statistics are re-estimated on the images (train mode) and the test checks that several classes
+are predicted before comparing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from layouts import REAL_DATA
+from PIL import Image
+
+import zoo
+from zoo.errors import ProtocolVariantError
+from zoo.inference import network_input_size, predict_scores, preprocess
+from zoo.models.torchvision import TORCHVISION_PROTOCOL
+from zoo.registry import info
+from zoo.resize import cv2_bilinear, pil_bilinear
+from zoo.weights import EvalProtocol, protocol_variant
+
+cv2 = pytest.importorskip("cv2")
+#: the protocol of the SegFormer ADE20K weights (NVlabs AlignedResize)
+SEGFORMER_ADE = next(w for w in info("segformer-mit_b0").weights if w.tag == "ade20k").protocol
+needs_real = pytest.mark.skipif(REAL_DATA is None, reason="no real samples in shared/data/real")
+
+
+def _voc_samples(count: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    root = REAL_DATA / "VOCdevkit" / "VOC2012"
+    names = sorted(p.stem for p in (root / "SegmentationClass").glob("*.png"))[:count]
+    return [
+        (
+            np.asarray(Image.open(root / "JPEGImages" / f"{n}.jpg").convert("RGB")),
+            np.asarray(Image.open(root / "SegmentationClass" / f"{n}.png")).astype(np.int64),
+        )
+        for n in names
+    ]
+
+
+def _ade_images(count: int = 2) -> list[np.ndarray]:
+    folder = REAL_DATA / "ADEChallengeData2016" / "images" / "validation"
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))[:count]]
+
+
+def _calibrated(model: torch.nn.Module, inputs: list[torch.Tensor]) -> torch.nn.Module:
+    """``model`` with BatchNorm statistics re-estimated on ``inputs`` (so its predictions vary)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the images
+    model.train()
+    with torch.no_grad():
+        for x in inputs:
+            model(x)
+    return model.eval()
+
+
+def _logits(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    with torch.no_grad():
+        out = model(x)
+    out = out["out"] if isinstance(out, dict) else out
+    return F.interpolate(out, size=size, mode="bilinear", align_corners=False)[0]
+
+
+def _confusion(pred: torch.Tensor, label: np.ndarray, num_classes: int) -> np.ndarray:
+    label = torch.from_numpy(label)
+    keep = label != 255
+    index = label[keep] * num_classes + pred[keep]
+    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes).numpy()
+
+
+# ------------------------------------------------------------------------------------------ kernels
+
+
+@needs_real
+@pytest.mark.parametrize("size", [(520, 710), (200, 273), (366, 317)])
+def test_pil_bilinear_is_pillow_to_the_bit(size):
+    image = _voc_samples(1)[0][0]
+    expected = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
+    assert np.array_equal(pil_bilinear(torch.from_numpy(image.copy()), size).numpy(), expected)
+
+
+@needs_real
+@pytest.mark.parametrize("size", [(520, 710), (512, 683), (200, 301), (366, 317)])
+def test_cv2_bilinear_is_within_one_uint8_step_of_opencv(size):
+    image = _voc_samples(1)[0][0]
+    expected = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR).astype(np.int64)
+    got = cv2_bilinear(torch.from_numpy(image.copy()), size).numpy().astype(np.int64)
+    assert np.abs(got - expected).max() <= 1
+    assert (got != expected).mean() < 2e-3  # only OpenCV's scalar row tails round differently
+
+
+# ------------------------------------------------------------------------------------ torchvision
+
+
+def _torchvision_reference(image: np.ndarray) -> torch.Tensor:
+    """references/segmentation SegmentationPresetEval(520): PIL resize, ToTensor, Normalize."""
+    pil = Image.fromarray(image)
+    w, h = pil.size
+    short = 520
+    size = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    resized = np.asarray(pil.resize(size[::-1], Image.BILINEAR))
+    x = torch.from_numpy(resized.copy()).permute(2, 0, 1).float().div(255)
+    mean = torch.tensor(TORCHVISION_PROTOCOL.mean).view(3, 1, 1)
+    std = torch.tensor(TORCHVISION_PROTOCOL.std).view(3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)
+
+
+@needs_real
+def test_torchvision_input_logits_and_confusion_match_the_reference():
+    samples = _voc_samples(1)
+    references = [_torchvision_reference(image) for image, _ in samples]
+    for (image, _), reference in zip(samples, references, strict=True):
+        assert torch.equal(preprocess(image, TORCHVISION_PROTOCOL), reference)
+    torch.manual_seed(0)
+    model = _calibrated(zoo.create("lraspp-mobilenet_v3_large", num_classes=21), references)
+    for (image, label), reference in zip(samples, references, strict=True):
+        expected = _logits(model, reference, label.shape)
+        got = predict_scores(model, [image], TORCHVISION_PROTOCOL, sizes=[label.shape])[0]
+        assert len(expected.argmax(0).unique()) >= 3, "the calibrated model must predict several classes"
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        assert np.array_equal(_confusion(got.argmax(0), label, 21), _confusion(expected.argmax(0), label, 21))
+
+
+# --------------------------------------------------------------------- NVlabs SegFormer, mmseg 1.x
+
+
+def _mmcv_rescale(image: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
+    """mmcv.imrescale(image, scale) with the cv2 backend: keep the ratio, fit into (long, short)."""
+    h, w = image.shape[:2]
+    factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
+    size = (int(w * factor + 0.5), int(h * factor + 0.5))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
+def _segformer_reference(image: np.ndarray, aligned: bool) -> torch.Tensor:
+    """NVlabs AlignedResize (aligned) or mmseg 1.x Resize(keep_ratio) of (2048, 512), then Normalize."""
+    resized = _mmcv_rescale(image, (2048, 512))
+    if aligned:
+        h, w = resized.shape[:2]
+        size = (-(-w // 32) * 32, -(-h // 32) * 32)
+        if size != (w, h):
+            resized = cv2.resize(resized, size, interpolation=cv2.INTER_LINEAR)
+    x = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
+    mean = torch.tensor(SEGFORMER_ADE.mean).view(3, 1, 1)
+    std = torch.tensor(SEGFORMER_ADE.std).view(3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)
+
+
+@needs_real
+@pytest.mark.parametrize("variant", ["nvlabs-segformer", "mmseg"])
+def test_segformer_input_and_predictions_match_the_reference(variant):
+    protocol = protocol_variant(SEGFORMER_ADE, variant)
+    images = _ade_images(1)
+    references = [_segformer_reference(image, aligned=variant != "mmseg") for image in images]
+    one_step = 1.0 / min(SEGFORMER_ADE.std)
+    torch.manual_seed(0)
+    model = zoo.create("segformer-mit_b0", num_classes=150)
+    if protocol.resize_multiple_of:
+        model = _calibrated(model, references)
+    for image, reference in zip(images, references, strict=True):
+        x = preprocess(image, protocol)
+        assert x.shape == reference.shape
+        assert (x - reference).abs().max() <= one_step + 1e-4  # cv2 reproduced within one uint8 step
+        if protocol.resize_multiple_of is None:
+            continue  # smp's SegFormer refuses sides that are not multiples of 32 (mmseg's accepts them)
+        size = image.shape[:2]
+        expected = _logits(model, reference, size).argmax(0)
+        got = predict_scores(model, [image], protocol)[0].argmax(0)
+        assert len(expected.unique()) >= 3, "the calibrated model must predict several classes"
+        assert (got != expected).float().mean() < 2e-3
+
+
+# -------------------------------------------------------------------------------------- variants
+
+
+def test_the_mmseg_variant_keeps_the_ratio_and_says_so():
+    mmseg = protocol_variant(SEGFORMER_ADE, "mmseg")
+    assert mmseg.reference == "mmseg-1.x" and mmseg.resize_multiple_of is None
+    assert SEGFORMER_ADE.short_code() == "ss whole 512 aligned32"
+    assert mmseg.short_code() == "ss whole 512 keep-ratio"
+    assert network_input_size(512, 683, SEGFORMER_ADE) == (512, 704)
+    assert network_input_size(512, 683, mmseg) == (512, 683)
+    assert protocol_variant(SEGFORMER_ADE, None) is SEGFORMER_ADE
+
+
+def test_a_variant_not_defined_for_a_protocol_is_refused():
+    with pytest.raises(ProtocolVariantError, match="torchvision"):
+        protocol_variant(TORCHVISION_PROTOCOL, "mmseg")
+
+
+def test_an_unknown_reference_is_a_protocol_problem():
+    protocol = EvalProtocol(mean=(0, 0, 0), std=(1, 1, 1), value_scale=1.0, resize="none", reference="caffe")
+    assert any("reference 'caffe'" in p for p in protocol.problems())
