@@ -323,3 +323,33 @@ def test_a_checkpoint_that_does_not_fit_fails_that_model_naming_its_keys(tmp_pat
                  "--results", str(tmp_path / "r.csv")])  # fmt: skip
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "failed oracle-position" in err and "scale" in err and "Traceback" not in err
+
+
+# --- your own data and protocol variants -------------------------------------------------------------------
+
+
+def test_a_folder_of_your_own_is_evaluated_and_stored_under_its_digest(tmp_path, capsys, built):
+    from test_folder import _binary, write_folder
+
+    root = write_folder(tmp_path / "people", {"a": _binary(0), "b": _binary(1)})
+    results = tmp_path / "r.csv"
+    argv = ["--dataset", f"folder:{root}", "--device", "cpu", "--threads", "1", "--models", "unet-resnet18",
+            "--allow-untrained", "--results", str(results)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    row = pd.read_csv(results).iloc[0]
+    spec = zoo.datasets.folder(root).spec
+    assert row["dataset"] == spec.result_name and row["dataset"].startswith("folder:people@")
+    assert row["split"] == "all" and row["num_images"] == len(zoo.datasets.folder(root))
+    # the harness never writes a folder's predictions in a benchmark's submission format
+    code = main([*argv, "--results", str(tmp_path / "p.csv"), "--save-predictions", str(tmp_path / "preds")])
+    assert code == 2 and "--save-predictions" in capsys.readouterr().err
+
+
+def test_an_unknown_protocol_variant_is_exit_2_before_any_model(tmp_path, capsys, built):
+    write_voc(tmp_path / "data")
+    argv = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--models",
+            "oracle-position", "--protocol", "no-such-pipeline", "--results", str(tmp_path / "r.csv")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no-such-pipeline" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert built == [] and not (tmp_path / "r.csv").exists()

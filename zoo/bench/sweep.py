@@ -40,7 +40,7 @@ from typing import Any
 
 from zoo.errors import DuplicateResultError, UnsavedResultError, UsageError, ZooError
 from zoo.registry import REGISTRY, ModelEntry, Registry
-from zoo.weights import EvalProtocol, WeightRecord
+from zoo.weights import EvalProtocol, WeightRecord, protocol_variant
 
 __all__ = [
     "CHECKPOINT_WEIGHTS",
@@ -137,6 +137,7 @@ class SweepOptions:
     size_divisor: int | None = None
     slide: tuple[tuple[int, int], tuple[int, int]] | None = None
     save_predictions: str | None = None
+    protocol: str | None = None
     shard: tuple[int, int] | None = None
     dist_timeout: float = 1800.0
     command: str = ""
@@ -182,6 +183,8 @@ class Job:
     error: str = ""
     checkpoint: Path | None = None
     checkpoint_protocol: EvalProtocol | None = None
+    #: a named variant of the published protocol (``--protocol mmseg``), see :func:`zoo.weights.protocol_variant`
+    variant: str | None = None
 
     @property
     def weights_label(self) -> str:
@@ -195,7 +198,9 @@ class Job:
         """How this job's images are prepared and predicted."""
         if self.checkpoint_protocol is not None:
             return self.checkpoint_protocol
-        return self.weights.protocol if self.weights else _untrained_protocol()
+        if self.weights is None:
+            return _untrained_protocol()
+        return protocol_variant(self.weights.protocol, self.variant)
 
 
 class RankFailure(RuntimeError):
@@ -410,19 +415,32 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
     dist.init(device, options.dist_timeout)
     dataset = _dataset(options)  # a missing root or split list stops here, before any model is built
     num_images = len(dataset) if options.limit is None else min(options.limit, len(dataset))
-    split = options.split if num_images == len(dataset) else f"{options.split}[:{num_images}]"
+    split = dataset.split if num_images == len(dataset) else f"{dataset.split}[:{num_images}]"
+    # a folder of the user's own is stored as folder:<name>@<digest of its files>, never as a benchmark
+    dataset_name = dataset.spec.result_name
+    if options.save_predictions and not dataset.spec.official:
+        raise UsageError(
+            f"--save-predictions writes the official benchmarks' submission formats; {dataset_name} is a folder "
+            "of your own: leave --save-predictions out"
+        )
     classes = tuple(getattr(dataset, "classes", ())) or LABEL_SPACES[options.dataset]
     store = open_store(results)
     if options.shard:
         jobs = shard_jobs(jobs, lambda job: _job_key(job, options.dataset), *options.shard)
     runnable = [job for job in jobs if not job.error]
+    for job in runnable:
+        job.variant = options.protocol
+        job.protocol  # noqa: B018  (an unknown --protocol variant stops here, before any model is built)
 
     def main_state():  # rank 0's environment and store decide for every rank, so all skip the same jobs
         env = environment(device)
         if dist.enabled:  # one result from W devices: its own environment id, apart from one device's
             env["device_name"] = f"{dist.world_size} x {env['device_name']}"
         env_id = environment_id(env)
-        planned = [_row_template(job, options, split, num_images, device, env, env_id) for job in runnable]
+        planned = [
+            _row_template(job, options, dataset_name, split, num_images, device, env, env_id)
+            for job in runnable
+        ]
         report = store.preflight(planned)  # before any model: a store that cannot take the rows stops here
         for note in report.notes:
             logger.warning("%s", note)
@@ -455,7 +473,7 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
         models_task = progress.add_task("models", total=len(runnable), rate="")
         for job in runnable:
             protocol = job.protocol
-            row = _row_template(job, options, split, num_images, device, env, env_id)
+            row = _row_template(job, options, dataset_name, split, num_images, device, env, env_id)
             if threads.note:
                 row["notes"] = threads.note
             if ACCURACY.key(row) in stored:
@@ -612,7 +630,7 @@ def _is_data_error(error: Exception) -> bool:
     return isinstance(error, DatasetError)
 
 
-def _row_template(job, options, split, num_images, device, env, env_id) -> dict[str, Any]:
+def _row_template(job, options, dataset_name, split, num_images, device, env, env_id) -> dict[str, Any]:
     """A job's row before it is evaluated: every key column is known, so the store can be checked first."""
     from zoo import __version__
     from zoo.results import METRIC_COLUMNS
@@ -623,7 +641,7 @@ def _row_template(job, options, split, num_images, device, env, env_id) -> dict[
         "weights": job.weights_label,
         "weights_sha256": "",
         "weights_revision": "",
-        "dataset": options.dataset,
+        "dataset": dataset_name,
         "split": split,
         "num_images": num_images,
         "protocol": protocol_code(protocol, options.tta),

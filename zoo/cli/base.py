@@ -28,6 +28,7 @@ __all__ = [
     "command_overview",
     "console",
     "dataset_names",
+    "dataset_or_folder_names",
     "is_muted",
     "mute",
     "non_negative_float",
@@ -94,6 +95,17 @@ def _dataset_names() -> Sequence[str]:
 
 #: The benchmark datasets' names, as argparse choices.
 dataset_names = LazyChoices(_dataset_names)
+
+
+class DatasetOrFolderChoices(LazyChoices):
+    """The benchmark datasets, and ``folder:PATH`` for a folder of the user's own (``zoo.datasets.folder``)."""
+
+    def __contains__(self, value: object) -> bool:
+        return (isinstance(value, str) and value.startswith("folder:")) or value in self._loaded()
+
+
+#: What ``zoo bench eval --dataset`` accepts.
+dataset_or_folder_names = DatasetOrFolderChoices(_dataset_names)
 
 
 def add_command(

@@ -23,6 +23,7 @@ from zoo.cli.base import (
     comma_list,
     console,
     dataset_names,
+    dataset_or_folder_names,
     mute,
     non_negative_float,
     non_negative_int,
@@ -88,7 +89,13 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         interrupted=RESUME_HINT,
     )
     p.epilog = EVAL_EPILOG
-    p.add_argument("--dataset", required=True, choices=dataset_names, metavar="DATASET", help="%(choices)s")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        choices=dataset_or_folder_names,
+        metavar="DATASET",
+        help="%(choices)s, or folder:PATH for a folder of your own images and masks",
+    )
     add_path_argument(
         p,
         "--data-root",
@@ -125,7 +132,14 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         "--tta",
         choices=TTA_MODES,
         default=default("tta"),
-        help="test-time augmentation: flip, multi-scale (mmseg's ratios 0.5-1.75), or both",
+        help="test-time augmentation: flip, multi-scale (the record's ms_ratios; mmseg's 0.5-1.75 unless it "
+        "says otherwise), or both",
+    )
+    p.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help="evaluate published weights with a named variant of their protocol instead of their publisher's: "
+        "mmseg (mmseg 1.x's keep-ratio resize, for SegFormer) or nvlabs; stored in the row's protocol",
     )
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of the split")
     p.add_argument(
