@@ -80,17 +80,33 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     return {n: write_results(tmp_path_factory.mktemp(f"rows{n}"), n) for n in ROWS}
 
 
+#: Appended to each benchmarked program: its peak resident memory in KiB. VmHWM belongs to the process's
+#: own address space; ru_maxrss would also count the pytest process it was forked from.
+_PEAK = """
+try:
+    with open("/proc/self/status") as status:
+        print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+except OSError:
+    print(-1)
+"""
+
+
 def _python(code: str, pythonpath: str, peaks: list[int]) -> None:
-    """Run ``code`` in a fresh interpreter; append its peak resident memory (KiB) to ``peaks``."""
+    """Run ``code`` in a fresh interpreter; append its peak resident memory (KiB, -1 if unknown) to ``peaks``."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
     # From the file system root: `python -c` puts the working directory first on sys.path, where a checkout's
     # zoo/ would shadow the one PYTHONPATH names.
-    process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(sys.executable).anchor)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"the benchmarked process failed with exit code {process.returncode}")
-    peaks.append(usage.ru_maxrss)
+    done = subprocess.run(
+        [sys.executable, "-c", code + _PEAK],
+        env=env,
+        cwd=Path(sys.executable).anchor,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the benchmarked process failed ({done.returncode}): {done.stderr[-2000:]}")
+    peaks.append(int(done.stdout.split()[-1]))
 
 
 def _bench(benchmark, rows: int, data: Path, code: str, pythonpath: str, what: str) -> None:
@@ -127,7 +143,7 @@ def test_render_baseline(benchmark, stores, tmp_path, rows):
 def test_pandas_read(benchmark, stores, rows):
     data = stores[rows]
     code = (
-        "import pandas as pd; "
-        f"pd.read_csv({str(data / 'results.csv')!r}); pd.read_csv({str(data / 'results.per_class.csv')!r})"
+        "import pandas as pd\n"
+        f"pd.read_csv({str(data / 'results.csv')!r})\npd.read_csv({str(data / 'results.per_class.csv')!r})\n"
     )
     _bench(benchmark, rows, data, code, "", "pandas.read_csv of the results and per-class files")
