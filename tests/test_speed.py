@@ -13,7 +13,9 @@ from torch import nn
 
 import zoo
 from zoo.bench.speed import (
+    WARMUP_NOTE,
     SpeedConfig,
+    WarmupTracker,
     argmax_disagreement,
     count_flops,
     measure,
@@ -220,3 +222,24 @@ def test_arguments_are_checked(tmp_path):
         speed_main(["--models", "x", "--size", "64by64"])
     with pytest.raises(SystemExit):
         speed_main(["--models", "x", "--size", "64x64", "--dtype", "fp8"])
+
+
+def test_warm_up_once_per_variant_then_per_shape():
+    """A second timed region shares the variant's warm-up; a new batch size warms up by iterations only."""
+    net = TinyNet().eval()
+    tracker = WarmupTracker()
+    protocol = dict(height=16, width=16, warmup_iters=3, warmup_seconds=0.2, block_iters=1, block_seconds=0.0,
+                    blocks=1)  # fmt: skip
+    first = measure(net, SpeedConfig(**protocol), "cpu", warmup=tracker)
+    assert first["notes"] == f"{WARMUP_NOTE}full"
+    assert first["warmup_iters_run"] >= 3 and first["warmup_s_run"] >= 0.2  # both floors held
+    region = SpeedConfig(**protocol, timed="forward+upsample+argmax")
+    shared = measure(net, region, "cpu", warmup=tracker)
+    assert shared["notes"] == f"{WARMUP_NOTE}shared" and shared["warmup_iters_run"] == 1
+    bigger = measure(net, SpeedConfig(**{**protocol, "batch_size": 2}), "cpu", warmup=tracker)
+    assert bigger["notes"] == f"{WARMUP_NOTE}shape" and bigger["warmup_iters_run"] == 3  # no time floor
+    # another dtype is another variant; another model is another model; no tracker is a full warm-up
+    assert tracker.kind(net, SpeedConfig(**protocol, dtype="bf16")) == "full"
+    assert tracker.kind(TinyNet().eval(), SpeedConfig(**protocol)) == "full"
+    assert tracker.kind(net, SpeedConfig(**protocol, compile="default", timed="forward")) == "full"
+    assert measure(net, SpeedConfig(**protocol), "cpu")["notes"] == f"{WARMUP_NOTE}full"

@@ -183,7 +183,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
 
     from zoo import __version__
     from zoo.bench.environment import environment, environment_id, resolve_device
-    from zoo.bench.speed import is_out_of_memory, measure, reference_labels
+    from zoo.bench.speed import WarmupTracker, is_out_of_memory, measure, reference_labels
     from zoo.factory import create
     from zoo.results import SPEED
 
@@ -235,6 +235,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                 progress.advance(task, len(todo))
                 continue
             references: dict[int, Any] = {}
+            warmup = WarmupTracker()  # warm once per variant, then per new shape only
             for config, row in todo:
                 label = config_label(config)
                 progress.update(task, description=f"{name} {label}")
@@ -242,7 +243,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                     if config.batch_size not in references and not config.is_reference:
                         references[config.batch_size] = reference_labels(model, config, device)
                     row.update(measure(model, config, device, reference=references.get(config.batch_size),
-                                       device_name=env["device_name"]))  # fmt: skip
+                                       device_name=env["device_name"], warmup=warmup))  # fmt: skip
                     row["status"] = "ok"
                 except KeyboardInterrupt:
                     raise
@@ -259,7 +260,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                 store.append(row)
                 outcome.rows.append(row)
                 progress.advance(task)
-            del model, references
+            del model, references, warmup
             _free(device)
     return outcome
 
