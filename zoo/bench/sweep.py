@@ -400,17 +400,15 @@ def _evaluate_job(job, options, dataset, indices, protocol, device, num_classes,
     """Build one job's model and evaluate it on the images ``indices`` of ``dataset``."""
     import torch
 
-    from zoo.bench.evaluate import evaluate
+    from zoo.bench.evaluate import evaluate, make_loader
     from zoo.factory import create
 
     torch.manual_seed(0)  # an untrained model's random initialisation, and so its row, is reproducible
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # frameworks' deprecation chatter, not ours
         model = create(job.entry.qualified_name, weights=job.weights, num_classes=num_classes)
-    samples: Any = (dataset[i] for i in indices)
-    if options.workers:
-        loader_data = torch.utils.data.Subset(dataset, indices)
-        samples = torch.utils.data.DataLoader(loader_data, batch_size=None, num_workers=options.workers)
+    # with workers, decoding (and on the CPU preprocessing) overlaps the forward
+    samples = make_loader(dataset, indices, protocol, tta=options.tta, workers=options.workers, device=device)
     on_prediction = None
     if options.save_predictions:
         from zoo.bench.predictions import save_prediction
