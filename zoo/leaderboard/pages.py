@@ -558,9 +558,20 @@ def _speed_protocol_line(row: Row, columns: Sequence[str]) -> str:
         value = row.get(column)
         if column in _SPEED_IN_TABLE or is_missing(value) or str(value).strip() == "":
             continue
-        shown = code(value) if column == "command" else escape(value)
+        shown = code(value) if column == "command" else escape(_readable(value))
         parts.append(f"{escape(column)}: {shown}")
     return f"- **{title}**: " + ("; ".join(parts) or MISSING)
+
+
+def _readable(value: Any) -> str:
+    """A stored figure with a fractional part to four significant digits (``284.054943800038`` -> ``284.1``);
+    any other value (integers, versions, names) as it is stored."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return text if not math.isfinite(number) or number == int(number) else f"{number:.4g}"
 
 
 def speed_page(ctx: Context) -> list[str]:
