@@ -13,7 +13,9 @@ from torch import nn
 
 import zoo
 from zoo.bench.speed import (
+    WARMUP_NOTE,
     SpeedConfig,
+    WarmupTracker,
     argmax_disagreement,
     count_flops,
     measure,
@@ -21,6 +23,7 @@ from zoo.bench.speed import (
     reference_labels,
     synthetic_input,
 )
+from zoo.bench.speed_table import rounded, speed_table_cells, with_spread
 from zoo.cli import bench_main
 from zoo.errors import DuplicateResultError
 from zoo.results import SPEED, ResultsStore
@@ -237,3 +240,67 @@ def test_threads_are_set_recorded_and_keep_cpu_rows_apart(tiny_models, tmp_path)
     assert df["threads"].tolist() == [1, 2] and df["environment_id"].nunique() == 2
     with pytest.raises(SystemExit):
         speed_main([*argv, "--threads", "0"])
+
+
+def test_warm_up_once_per_variant_then_per_shape():
+    """A second timed region shares the variant's warm-up; a new batch size warms up by iterations only."""
+    net = TinyNet().eval()
+    tracker = WarmupTracker()
+    protocol = dict(height=16, width=16, warmup_iters=3, warmup_seconds=0.2, block_iters=1, block_seconds=0.0,
+                    blocks=1)  # fmt: skip
+    first = measure(net, SpeedConfig(**protocol), "cpu", warmup=tracker)
+    assert first["notes"] == f"{WARMUP_NOTE}full"
+    assert first["warmup_iters_run"] >= 3 and first["warmup_s_run"] >= 0.2  # both floors held
+    region = SpeedConfig(**protocol, timed="forward+upsample+argmax")
+    shared = measure(net, region, "cpu", warmup=tracker)
+    assert shared["notes"] == f"{WARMUP_NOTE}shared" and shared["warmup_iters_run"] == 1
+    bigger = measure(net, SpeedConfig(**{**protocol, "batch_size": 2}), "cpu", warmup=tracker)
+    assert bigger["notes"] == f"{WARMUP_NOTE}shape" and bigger["warmup_iters_run"] == 3  # no time floor
+    # another dtype is another variant; another model is another model; no tracker is a full warm-up
+    assert tracker.kind(net, SpeedConfig(**protocol, dtype="bf16")) == "full"
+    assert tracker.kind(TinyNet().eval(), SpeedConfig(**protocol)) == "full"
+    assert tracker.kind(net, SpeedConfig(**protocol, compile="default", timed="forward")) == "full"
+    assert measure(net, SpeedConfig(**protocol), "cpu")["notes"] == f"{WARMUP_NOTE}full"
+
+
+def test_rounded_to_the_spread():
+    assert with_spread(45.31, 43.2, 47.4) == "45 ± 2"
+    assert with_spread(1.5312, 1.51, 1.59) == "1.53 ± 0.04"
+    assert with_spread(2400.123, 2300, 2500) == "2400 ± 100"
+    assert with_spread(4.2123, None, None) == "4.21"  # no spread: three significant digits
+    assert (
+        rounded(238.44, 0.01) == "238" and rounded(238.44, 0.001) == "238.4" and rounded(float("nan")) == "-"
+    )
+    row = {"model": "m", "height": 512, "width": 512, "batch_size": 1, "dtype": "fp32", "compile": "none",
+           "channels_last": True, "timed": "forward+upsample+argmax", "status": "ok", "images_per_s": 10.04,
+           "images_per_s_min": 9.9, "images_per_s_max": 10.1, "latency_ms_p50": 99.61, "latency_ms_p99": 104.44,
+           "peak_memory_mib": float("nan"), "gflops_per_image": 123.456, "tflops_achieved": 1.2394,
+           "mfu": float("nan"), "correctness": "flagged"}  # fmt: skip
+    assert speed_table_cells(row) == [
+        "m", "512x512", "1", "fp32", "eager CL fwd+argmax", "10.0 ± 0.1 !", "100/104", "-",
+        "123", "1.24", "-",
+    ]  # fmt: skip
+
+
+def test_terminal_speed_table_fits_100_columns(tiny_models, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import zoo.cli.bench as cli_bench
+
+    zoo.register_model("deeplabv3plus-tinyspeed101", family=FAMILY)(lambda num_classes=21, **kw: TinyNet())
+    screen = io.StringIO()
+    monkeypatch.setattr(
+        cli_bench, "console", lambda stderr=False: Console(file=screen, width=100, quiet=stderr)
+    )
+    try:
+        argv = ["--models", "deeplabv3plus-tinyspeed101", "--size", "64x64", "--batch-sizes", "1,16",
+                "--results", str(tmp_path / "s.csv"), *FAST]  # fmt: skip
+        assert speed_main(argv) == 0
+    finally:
+        zoo.REGISTRY.unregister(f"{FAMILY}:deeplabv3plus-tinyspeed101")
+    text = screen.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 100
+    rows = [line for line in text.splitlines() if "deeplabv3plus-tinyspeed101" in line]
+    assert len(rows) == 4 and "fwd+argmax" in text and "64x64" in rows[0] and " ± " in text

@@ -427,6 +427,7 @@ def predict_labels(
     tta: str = "none",
     sizes: Sequence[tuple[int, int]] | None = None,
     threshold: float = 0.5,
+    inputs: Sequence[Sequence[torch.Tensor]] | None = None,
 ) -> tuple[list[torch.Tensor], bool]:
     """The label of every pixel of each image, and whether the model is binary (one output channel).
 
@@ -435,6 +436,9 @@ def predict_labels(
         threshold: a one-channel model's foreground threshold on the sigmoid probability, in ``(0, 1)``:
             a pixel is foreground (1) where ``p > threshold``, background (0) elsewhere. Unused for a
             model with several output channels (the argmax of their scores).
+        inputs: optional, per image, its network inputs already made by :func:`preprocess` at each ratio
+            of ``tta`` (in :func:`tta_views` order), e.g. in a data-loader worker; each is moved to its
+            image's device. Without them each image is preprocessed here.
 
     Returns:
         ``(labels, binary)``: one ``int64`` tensor ``(height, width)`` per image, and ``True`` when the model
@@ -445,7 +449,7 @@ def predict_labels(
     """
     if not 0.0 < threshold < 1.0:
         raise InferenceError(f"threshold must be between 0 and 1 (exclusive), got {threshold!r}")
-    scores, binary = _predict(model, images, protocol, tta, sizes)
+    scores, binary = _predict(model, images, protocol, tta, sizes, inputs)
     if binary:
         return [(p[0] > threshold).to(torch.int64) for p in scores], True
     return [s.argmax(0) for s in scores], False
@@ -457,6 +461,7 @@ def _predict(
     protocol: EvalProtocol,
     tta: str,
     sizes: Sequence[tuple[int, int]] | None,
+    inputs: Sequence[Sequence[torch.Tensor]] | None = None,
 ) -> tuple[list[torch.Tensor], bool]:
     """The scores of :func:`predict_scores`, except that a one-channel model's are its foreground
     probabilities ``(1, H, W)``; and whether the model has one channel."""
@@ -484,9 +489,17 @@ def _predict(
             "predict them in separate calls"
         )
     align = protocol.align_corners
+    if inputs is not None and (len(inputs) != len(tensors) or any(len(i) != len(ratios) for i in inputs)):
+        raise InferenceError(f"inputs must hold one tensor per ratio of {tta!r} ({len(ratios)}) per image")
+
+    def network_input(i: int, k: int, ratio: float) -> torch.Tensor:
+        if inputs is None:
+            return preprocess(tensors[i], protocol, ratio)
+        return inputs[i][k].to(tensors[i].device, non_blocking=True)
+
     with torch.inference_mode():
         if tta == "none":
-            x = torch.cat([preprocess(t, protocol) for t in tensors])
+            x = torch.cat([network_input(i, 0, 1.0) for i in range(len(tensors))])
             logits = predict_logits(model, x, protocol).float()
             binary = logits.shape[1] == 1
             resized = [
@@ -496,8 +509,8 @@ def _predict(
             return ([r.sigmoid() for r in resized] if binary else resized), binary
         totals: list[torch.Tensor | None] = [None] * len(tensors)
         binary = False
-        for ratio in ratios:
-            x = torch.cat([preprocess(t, protocol, ratio) for t in tensors])
+        for k, ratio in enumerate(ratios):
+            x = torch.cat([network_input(i, k, ratio) for i in range(len(tensors))])
             for mirrored in (False, True) if flip else (False,):
                 logits = predict_logits(model, x.flip(-1) if mirrored else x, protocol).float()
                 binary = logits.shape[1] == 1  # a softmax over one channel would be 1 everywhere

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.inference import TORCH_DTYPES, InferenceError, network_input_sizes, predict_labels, tta_views
+from zoo.inference import (
+    TORCH_DTYPES,
+    InferenceError,
+    network_input_sizes,
+    predict_labels,
+    preprocess,
+    tta_views,
+)
 from zoo.metrics import ConfusionMatrix
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol
 
@@ -51,6 +58,102 @@ class _Pending:
     image: torch.Tensor  # (H, W, 3) uint8 on the device: every scale is resized from the original
     label: torch.Tensor  # (H, W) int64 on the device
     sample_id: str
+    inputs: tuple[torch.Tensor, ...] | None = None  # network inputs made in a loader worker, one per ratio
+
+
+@dataclass
+class PreparedSample:
+    """One sample as a data-loader worker hands it over: decoded into tensors and, where asked, preprocessed.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8.
+        label: ``(H, W)`` int64.
+        sample_id: the dataset's id of the sample.
+        inputs: the network inputs at each ratio of the test-time augmentation (:func:`zoo.inference.preprocess`),
+            or ``None`` where they are made on the model's device.
+    """
+
+    image: torch.Tensor
+    label: torch.Tensor
+    sample_id: str
+    inputs: tuple[torch.Tensor, ...] | None = None
+
+    def pin_memory(self) -> PreparedSample:
+        """Page-locked copies, so that copies to the GPU are asynchronous (called by a pinning DataLoader)."""
+        inputs = None if self.inputs is None else tuple(x.pin_memory() for x in self.inputs)
+        return PreparedSample(self.image.pin_memory(), self.label.pin_memory(), self.sample_id, inputs)
+
+
+class PreparedDataset(torch.utils.data.Dataset):
+    """The samples ``indices`` of a zoo dataset, decoded and (optionally) preprocessed where they are read.
+
+    Wrapped in a DataLoader with workers, this moves decoding, the array-to-tensor copies and, with
+    ``preprocess=True``, normalising and resizing at every ratio of ``tta`` out of the loop that runs the model,
+    so that they overlap the forward. Preprocessing here runs on the CPU: :func:`make_loader` asks for it only
+    when the model runs on the CPU too, so that predictions are the same with and without workers (on a GPU
+    the resize runs there, asynchronously, from pinned uint8 images).
+    """
+
+    def __init__(
+        self, dataset: Any, indices: Sequence[int], protocol: EvalProtocol, tta: str, preprocess: bool
+    ):
+        self.dataset = dataset
+        self.indices = list(indices)
+        self.protocol = protocol
+        self.ratios = tta_views(protocol, tta)[0]
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> PreparedSample:
+        image, label, sample_id = self.dataset[self.indices[index]]
+        image, label = _as_tensors(image, label)
+        inputs = None
+        if self.preprocess:
+            with torch.inference_mode():
+                inputs = tuple(preprocess(image, self.protocol, ratio) for ratio in self.ratios)
+        return PreparedSample(image, label, str(sample_id), inputs)
+
+
+def make_loader(
+    dataset: Any,
+    indices: Sequence[int],
+    protocol: EvalProtocol,
+    *,
+    tta: str = "none",
+    workers: int = 0,
+    device: str | torch.device = "cpu",
+    prefetch_factor: int = 4,
+) -> Iterable[Any]:
+    """The samples ``indices`` of ``dataset`` for :func:`evaluate`, read so that loading overlaps the forward.
+
+    Args:
+        dataset: a zoo dataset (``dataset[i]`` is ``(image, label, sample_id)``).
+        indices: which samples, in order.
+        protocol, tta: what the network inputs are (preprocessed in the workers when the model is on the CPU).
+        workers: DataLoader worker processes; 0 reads each sample in the loop, when it is needed.
+        device: where the model runs: on CUDA the loader pins memory and the resize stays on the GPU.
+        prefetch_factor: samples each worker reads ahead.
+
+    Returns:
+        ``(image, label, sample_id)`` triples without workers; with workers a DataLoader of
+        :class:`PreparedSample`.
+    """
+    if not workers:
+        return (dataset[i] for i in indices)
+    device = torch.device(device)
+    prepared = PreparedDataset(dataset, indices, protocol, tta, preprocess=device.type == "cpu")
+    return torch.utils.data.DataLoader(
+        prepared, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
+        prefetch_factor=prefetch_factor,
+    )  # fmt: skip
+
+
+def _as_tensors(image: Any, label: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H, W, 3)`` uint8 and ``(H, W)`` int64 tensors of a sample (copies: decoded images may be read-only
+    arrays, which torch refuses to wrap)."""
+    return torch.tensor(np.asarray(image)), torch.tensor(np.asarray(label)).to(torch.int64)
 
 
 def evaluate(
@@ -72,7 +175,8 @@ def evaluate(
     Args:
         model: in eval mode; moved to ``device`` here.
         samples: ``(image uint8 HxWx3 RGB, label HxW in 0..C-1 or 255, sample_id)`` triples (a zoo dataset,
-            or a DataLoader over one with ``batch_size=None``).
+            or a DataLoader over one with ``batch_size=None``), or :class:`PreparedSample` objects
+            (:func:`make_loader` with workers: decoded, and preprocessed where the model runs on the CPU).
         protocol: how to preprocess and predict (the weight's own protocol, unless overridden).
         num_classes: the label space's size.
         device: where the model runs and the matrix accumulates.
@@ -135,13 +239,16 @@ def evaluate(
 
     started = time.perf_counter()
     with torch.inference_mode():
-        for image, label, sample_id in samples:
-            # a copy: decoded images may be read-only arrays, which torch refuses to wrap
-            image = torch.tensor(np.asarray(image)).to(device, non_blocking=True)
-            label = torch.tensor(np.asarray(label)).to(device, non_blocking=True).to(torch.int64)
+        for sample in samples:
+            if isinstance(sample, PreparedSample):
+                image, label, sample_id, inputs = sample.image, sample.label, sample.sample_id, sample.inputs
+            else:
+                (image, label), sample_id, inputs = _as_tensors(sample[0], sample[1]), sample[2], None
+            image = image.to(device, non_blocking=True)
+            label = label.to(device, non_blocking=True)
             key = network_input_sizes(int(image.shape[0]), int(image.shape[1]), protocol, tta)
             bucket = buckets.setdefault(key, [])
-            bucket.append(_Pending(image, label, str(sample_id)))
+            bucket.append(_Pending(image, label, str(sample_id), inputs))
             count += 1
             if len(bucket) >= state["batch_size"]:
                 run(buckets.pop(key))
@@ -175,6 +282,7 @@ def _predict_chunk(
             tta=tta,
             sizes=[tuple(item.label.shape) for item in chunk],
             threshold=threshold,
+            inputs=None if chunk[0].inputs is None else [item.inputs for item in chunk],
         )
     if binary and matrix.num_classes != 2:
         raise InferenceError(

@@ -6,8 +6,14 @@ The protocol (every setting is a field of :class:`SpeedConfig` and lands in the 
   ``model.eval()`` and ``torch.inference_mode``;
 - the variant is prepared (autocast dtype, channels_last, ``torch.compile`` mode, CUDA graph capture) and
   called once: that first call holds compilation and autotuning and is reported apart (``first_call_s``);
-- warm-up starts after it returns and lasts at least ``warmup_iters`` iterations and ``warmup_seconds``,
-  whichever is longer;
+- warm-up starts after it returns. It is done once per (model, dtype, compile, layout) and once per new
+  shape, not per row (a :class:`WarmupTracker` remembers what is warm): the first shape of a variant warms
+  up for at least ``warmup_iters`` iterations and ``warmup_seconds``, whichever is longer (``"full"``); a
+  new shape (batch size) of an already-warm variant for ``warmup_iters`` iterations only, without the time
+  floor (``"shape"``); the second timed region of an already-warm (variant, shape) shares that warm-up and
+  runs one iteration, to size its blocks (``"shared"``; a compiled region is its own graph and warms up as
+  a new shape). The row's ``notes`` say which was done (``warm-up: shape``), ``warmup_iters_run`` and
+  ``warmup_s_run`` how long it lasted;
 - ``blocks`` timed blocks follow, each of at least ``block_iters`` iterations and ``block_seconds``;
   throughput is the median over blocks (min and max reported as the spread); on CUDA one synchronisation
   closes each block and CUDA events between iterations give per-iteration latency, on the CPU
@@ -42,6 +48,9 @@ __all__ = [
     "PEAK_TFLOPS",
     "TIMED_REGIONS",
     "SpeedConfig",
+    "WARMUP_KINDS",
+    "WARMUP_NOTE",
+    "WarmupTracker",
     "argmax_disagreement",
     "count_flops",
     "is_out_of_memory",
@@ -244,6 +253,68 @@ def argmax_disagreement(
     return (a != b).float().mean().item()
 
 
+# ------------------------------------------------------------------------------------------ warm-up
+
+#: The warm-ups a speed row's ``notes`` can say were done before timing (see the module docstring).
+WARMUP_KINDS: tuple[str, ...] = ("full", "shape", "shared")
+#: How a speed row's ``notes`` introduce the warm-up done (followed by one of :data:`WARMUP_KINDS`).
+WARMUP_NOTE = "warm-up: "
+
+
+class WarmupTracker:
+    """Remembers which variants of which models, and which shapes of them, have been warmed up.
+
+    One tracker spans the rows of a sweep, so that a variant warms up fully once and every further shape
+    (batch size) or timed region only as much as it needs (:data:`WARMUP_KINDS`). A tracker holds model
+    identities, not models: keep the model alive while the tracker is in use.
+    """
+
+    def __init__(self) -> None:
+        self._variants: set[tuple] = set()
+        self._shapes: set[tuple] = set()
+
+    @staticmethod
+    def _variant(model: nn.Module, config: SpeedConfig) -> tuple:
+        return (
+            id(model),
+            config.dtype,
+            config.compile,
+            config.channels_last,
+            config.cuda_graphs,
+            config.tf32,
+        )
+
+    def kind(self, model: nn.Module, config: SpeedConfig) -> str:
+        """The warm-up ``config`` needs on ``model`` now: ``"full"``, ``"shape"`` or ``"shared"``."""
+        variant = self._variant(model, config)
+        if variant not in self._variants:
+            return "full"
+        shape = (*variant, config.batch_size, config.height, config.width)
+        # a compiled region is a graph of its own: it warms up as a new shape even where the shape is warm
+        return "shared" if shape in self._shapes and config.compile == "none" else "shape"
+
+    def done(self, model: nn.Module, config: SpeedConfig) -> None:
+        """Record that ``config`` has been warmed up on ``model``."""
+        variant = self._variant(model, config)
+        self._variants.add(variant)
+        self._shapes.add((*variant, config.batch_size, config.height, config.width))
+
+
+def _warm_up(
+    fn: Callable, x: torch.Tensor, device: torch.device, iters: int, seconds: float
+) -> tuple[int, float]:
+    """Run ``fn(x)`` for at least ``iters`` iterations and ``seconds``: (iterations run, seconds taken)."""
+    done = 0
+    start = time.perf_counter()
+    while done < iters or time.perf_counter() - start < seconds:
+        fn(x)
+        done += 1
+        if done % 10 == 0 or done >= iters:
+            _sync(device)  # the clock must see device time, not only launches
+    _sync(device)
+    return done, time.perf_counter() - start
+
+
 # ------------------------------------------------------------------------------------------ measuring
 
 
@@ -384,6 +455,7 @@ def measure(
     *,
     reference: torch.Tensor | None = None,
     device_name: str = "",
+    warmup: WarmupTracker | None = None,
 ) -> dict[str, Any]:
     """Measure one variant of ``model`` (fp32 weights, eval mode, on ``device``) as ``config`` says.
 
@@ -391,6 +463,8 @@ def measure(
         reference: fp32 eager labels of the same input (:func:`reference_labels`); computed here when absent
             and the config is not the reference itself.
         device_name: names the device for the peak-FLOP table (MFU); a CPU's or an unknown name gives NaN.
+        warmup: what is already warm (shared by the rows of a sweep); without one every call warms up
+            fully. Updated here once the warm-up is done.
 
     Returns:
         The measured fields of one row: ``images_per_s`` (median over blocks) with ``images_per_s_min`` /
@@ -399,7 +473,8 @@ def measure(
         ``params``, ``gflops_per_image`` / ``gmacs_per_image`` / ``uncounted_ops``, ``tflops_achieved``,
         ``peak_tflops`` / ``peak_tflops_source`` / ``mfu``, ``argmax_disagreement`` / ``correctness``,
         ``first_call_s`` (compilation and autotuning included), ``warmup_iters_run`` / ``warmup_s_run``,
-        ``block_iters_run``, ``notes``.
+        ``block_iters_run``, ``notes`` (which warm-up was done: ``"warm-up: full"``, one of
+        :data:`WARMUP_KINDS` after :data:`WARMUP_NOTE`).
 
     Raises:
         ValueError: CUDA graphs asked for off CUDA, or with a compile mode that captures graphs itself.
@@ -437,16 +512,16 @@ def measure(
             disagreement = (labels != reference.to(labels.device)).float().mean().item()
             correctness = "flagged" if disagreement > config.max_disagreement else "ok"
 
-        # warm-up: at least warmup_iters iterations and warmup_seconds, whichever is longer
-        warmup_iters = 0
-        start = time.perf_counter()
-        while warmup_iters < config.warmup_iters or time.perf_counter() - start < config.warmup_seconds:
-            fn(x)
-            warmup_iters += 1
-            if warmup_iters % 10 == 0 or warmup_iters >= config.warmup_iters:
-                _sync(device)  # the clock must see device time, not only launches
-        _sync(device)
-        warmup_s = time.perf_counter() - start
+        warmup_kind = warmup.kind(model, config) if warmup is not None else "full"
+        if warmup_kind == "full":
+            warmup_iters, warmup_s = _warm_up(fn, x, device, config.warmup_iters, config.warmup_seconds)
+        elif warmup_kind == "shape":
+            warmup_iters, warmup_s = _warm_up(fn, x, device, max(config.warmup_iters, 1), 0.0)
+        else:  # one iteration sizes the blocks
+            warmup_iters, warmup_s = _warm_up(fn, x, device, 1, 0.0)
+        if warmup is not None:
+            warmup.done(model, config)
+        notes.append(f"{WARMUP_NOTE}{warmup_kind}")
         per_iter_s = warmup_s / max(warmup_iters, 1)
         block_iters = max(
             config.block_iters, math.ceil(config.block_seconds / per_iter_s) if per_iter_s else 1

@@ -201,7 +201,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
 
     from zoo import __version__
     from zoo.bench.environment import environment, environment_id, resolve_device, set_threads
-    from zoo.bench.speed import is_out_of_memory, measure, reference_labels
+    from zoo.bench.speed import WarmupTracker, is_out_of_memory, measure, reference_labels
     from zoo.bench.sweep import report_unsaved
     from zoo.errors import DuplicateResultError, UnsavedResultError
     from zoo.factory import create
@@ -269,6 +269,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                 progress.advance(task, len(todo))
                 continue
             references: dict[int, Any] = {}
+            warmup = WarmupTracker()  # warm once per variant, then per new shape only
             for config, row in todo:
                 label = config_label(config)
                 progress.update(task, description=f"{name} {label}")
@@ -276,7 +277,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                     if config.batch_size not in references and not config.is_reference:
                         references[config.batch_size] = reference_labels(model, config, device)
                     row.update(measure(model, config, device, reference=references.get(config.batch_size),
-                                       device_name=env["device_name"]))  # fmt: skip
+                                       device_name=env["device_name"], warmup=warmup))  # fmt: skip
                     row["status"] = "ok"
                 except KeyboardInterrupt:
                     raise
@@ -300,7 +301,7 @@ def run_speed_sweep(options: SpeedSweepOptions, *, console=None) -> SpeedOutcome
                     outcome.failures.append((f"{name} {label}", f"measured but not stored: {kept}"))
                     continue
                 outcome.rows.append(row)
-            del model, references
+            del model, references, warmup
             _free(device)
     return outcome
 

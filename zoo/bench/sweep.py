@@ -673,7 +673,7 @@ def _evaluate_job(job, options, dataset, indices, protocol, device, num_classes,
     the :class:`~zoo.hub.WeightsFile` read (``None`` for an untrained model)."""
     import torch
 
-    from zoo.bench.evaluate import evaluate
+    from zoo.bench.evaluate import evaluate, make_loader
     from zoo.factory import create
 
     torch.manual_seed(0)  # an untrained model's random initialisation, and so its row, is reproducible
@@ -684,10 +684,8 @@ def _evaluate_job(job, options, dataset, indices, protocol, device, num_classes,
         else:
             model = create(job.entry.qualified_name, weights=job.weights, num_classes=num_classes)
     weights_file = getattr(model, "zoo_weights_file", None)
-    samples: Any = (dataset[i] for i in indices)
-    if options.workers:
-        loader_data = torch.utils.data.Subset(dataset, indices)
-        samples = torch.utils.data.DataLoader(loader_data, batch_size=None, num_workers=options.workers)
+    # with workers, decoding (and on the CPU preprocessing) overlaps the forward
+    samples = make_loader(dataset, indices, protocol, tta=options.tta, workers=options.workers, device=device)
     on_prediction = None
     if options.save_predictions:
         from zoo.bench.predictions import save_prediction

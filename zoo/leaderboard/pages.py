@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from zoo.bench.speed_table import SPEED_TABLE_COLUMNS, speed_table_cells
 from zoo.datasets.spec import DATASETS
 from zoo.leaderboard import plots
 from zoo.leaderboard.data import Results
@@ -531,103 +532,79 @@ def _per_class(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) ->
 
 # ---------------------------------------------------------------------------------------------- speed page
 
-#: Speed columns folded into the protocol cell, in order, with how each is shown.
-_SPEED_PROTOCOL = ("batch_size", "dtype", "channels_last", "compile", "cuda_graphs", "timed")
-_SPEED_COLUMNS = {
-    "images_per_s": ("images/s", 1),
-    "latency_p50_ms": ("latency p50 (ms)", 2),
-    "peak_memory_mb": ("peak memory (MB)", 0),
-    "params": ("params", None),
-    "gflops": ("GFLOPs", 1),
-    "mfu": ("MFU", 3),
-    "correctness": ("correctness", None),
-    "status": ("status", None),
-    "torch_version": ("torch", None),
-    "environment_id": ("environment", None),
-    "date": ("date", None),
-    "source": ("source", None),
-    "command": ("command", None),
-}
-_SPEED_HIDDEN = {"model", "device_name", "file", "height", "width", "protocol", *_SPEED_PROTOCOL}
+#: Columns a speed row's protocol line in the collapsible block leaves out: the compact table shows them.
+_SPEED_IN_TABLE = {
+    "model", "height", "width", "batch_size", "dtype", "compile", "channels_last", "cuda_graphs", "tf32",
+    "timed", "images_per_s", "images_per_s_min", "images_per_s_max", "latency_ms_p50", "latency_ms_p99",
+    "peak_memory_mib", "gflops_per_image", "tflops_achieved", "mfu", "device_name", "file",
+}  # fmt: skip
 
 
-def _speed_protocol(row: Row, columns: Sequence[str]) -> str:
+def _speed_device(row: Row, columns: Sequence[str]) -> str:
+    """The heading a row's table goes under: its device, and its thread count where the row has one."""
+    device = "unknown device" if is_missing(row.get("device_name")) else str(row["device_name"]).strip()
+    device = device or "unknown device"
+    if "threads" in columns and not is_missing(row.get("threads")):
+        device += f", {row['threads']} threads"
+    return device
+
+
+def _speed_protocol_line(row: Row, columns: Sequence[str]) -> str:
+    """Everything a row records beyond the compact table, as one Markdown list item."""
+    cells = speed_table_cells(row)
+    title = " ".join(escape(c) for c in (cells[0], cells[1], f"batch {cells[2]}", cells[3], cells[4]))
     parts = []
-    if "protocol" in columns and not is_missing(row["protocol"]):
-        parts.append(str(row["protocol"]))
-    if "height" in columns and "width" in columns and not is_missing(row["height"]):
-        parts.append(f"{row['height']}x{row['width']}")
-    for c in _SPEED_PROTOCOL:
-        if c in columns and not is_missing(row[c]):
-            value = str(row[c]).strip()
-            if c == "batch_size":
-                parts.append(f"batch {value}")
-            elif c == "dtype":
-                parts.append(value)
-            elif value.lower() in ("true", "1", "yes"):
-                parts.append(c)
-            elif value.lower() in ("false", "0", "no", "none", ""):
-                continue
-            else:
-                parts.append(f"{c}={value}")
-    return ", ".join(parts)
+    for column in columns:
+        value = row.get(column)
+        if column in _SPEED_IN_TABLE or is_missing(value) or str(value).strip() == "":
+            continue
+        shown = code(value) if column == "command" else escape(_readable(value))
+        parts.append(f"{escape(column)}: {shown}")
+    return f"- **{title}**: " + ("; ".join(parts) or MISSING)
 
 
-def _speed_cell(column: str, value: Any) -> str:
-    if is_missing(value):
-        return MISSING
-    if column == "command":
-        return code(value)
-    digits = _SPEED_COLUMNS.get(column, ("", None))[1]
-    if digits is not None:
-        try:
-            number = float(value)
-        except ValueError:
-            return escape(value)
-        return fmt_float(number, digits)
-    if column == "date":
-        return _day(value)
-    return escape(value)
+def _readable(value: Any) -> str:
+    """A stored figure with a fractional part to four significant digits (``284.054943800038`` -> ``284.1``);
+    any other value (integers, versions, names) as it is stored."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return text if not math.isfinite(number) or number == int(number) else f"{number:.4g}"
 
 
 def speed_page(ctx: Context) -> list[str]:
+    """One compact table per device (:mod:`zoo.bench.speed_table`: the columns and rounding of the terminal
+    table of ``zoo bench speed``), fastest first, then each row's full protocol in a collapsible block."""
     speed = ctx.results.speed
     lines = [
         "# Speed",
         "",
         f"Rendered by `zoo leaderboard` (zoo {escape(ctx.zoo_version)}); {_as_of(ctx)}. One table per device: figures from different "
-        "hardware never share a column. Each row states its protocol (resolution, batch size, dtype, memory "
-        "format, compile mode, what was timed) and the exact command that measured it.",
+        "hardware never share a column. Throughput is the median over timed blocks ± half their min-max "
+        "range, rounded to what that spread supports (latency, TFLOP/s and MFU at the same relative "
+        "precision); GFLOPs are computed by torch's FLOP counter, not measured. Variant: `eager` or "
+        "`compile=MODE`, `CL` channels_last, `graphs` CUDA graphs, `tf32`; `fwd` times the forward alone, "
+        "`fwd+argmax` on to full-resolution labels; `!` marks a row the correctness gate flagged. Each "
+        "row's full protocol (warm-up, blocks, versions, the exact command) is in the block below its table.",
         "",
     ]
     if speed.empty:
         return lines + [NO_SPEED]
     columns = [c for c in speed.columns if c != "file"]
-    shown = [c for c in _SPEED_COLUMNS if c in columns] + [
-        c for c in columns if c not in _SPEED_COLUMNS and c not in _SPEED_HIDDEN
-    ]
-    devices = (
-        speed["device_name"].map(lambda v: str(v).strip() or "unknown device")
-        if "device_name" in columns
-        else pd.Series("unknown device", index=speed.index)
-    )
+    records = speed.to_dict("records")
+    devices = [_speed_device(r, columns) for r in records]
+    headers = [escape(header) for header, _ in SPEED_TABLE_COLUMNS]
+    align = "".join("r" if right else "l" for _, right in SPEED_TABLE_COLUMNS)
     for device in sorted(set(devices)):
-        rows = speed.loc[devices == device].copy()
-        rows["_ips"] = [_speed_sort(v) for v in rows.get("images_per_s", pd.Series("", index=rows.index))]
-        rows = rows.sort_values(["_ips", "model"], kind="stable")
-        body = [
-            [
-                escape(r["model"]),
-                escape(_speed_protocol(r, columns)) or MISSING,
-                *(_speed_cell(c, r[c]) for c in shown),
-            ]
-            for r in rows.to_dict("records")
-        ]
-        headers = ["model", "protocol", *(escape(_SPEED_COLUMNS.get(c, (c,))[0]) for c in shown)]
-        align = "ll" + "".join(
-            "r" if _SPEED_COLUMNS.get(c, ("", None))[1] is not None else "l" for c in shown
-        )
+        rows = [r for r, d in zip(records, devices, strict=True) if d == device]
+        rows.sort(key=lambda r: (_speed_sort(r.get("images_per_s")), str(r["model"])))
+        body = [[escape(cell) for cell in speed_table_cells(r)] for r in rows]
         lines += [f"## {escape(device)}", ""] + table(headers, body, align) + [""]
+        lines += ["<details>", f"<summary>Protocol of each row ({len(rows)})</summary>", ""]
+        lines += [_speed_protocol_line(r, columns) for r in rows]
+        lines += ["", "</details>", ""]
     return lines[:-1]
 
 
