@@ -149,6 +149,51 @@ def parameters_on_meta() -> Iterator[None]:
         torch.nn.Module.register_parameter = register
 
 
+_ELEMENTWISE = frozenset({
+    torch.ops.aten.add.Tensor, torch.ops.aten.sub.Tensor, torch.ops.aten.mul.Tensor, torch.ops.aten.div.Tensor,
+})  # fmt: skip
+
+
+def _like(other: object, first: torch.Tensor) -> bool:
+    if isinstance(other, torch.Tensor):
+        return (other.shape == first.shape and other.dtype == first.dtype and other.is_meta
+                and other.stride() == first.stride())  # fmt: skip
+    return isinstance(other, (int, float)) and not isinstance(other, bool)
+
+
+class FastMetaKernels(TorchDispatchMode):
+    """Shape-only results of the few ops whose meta kernels are slow Python references, on meta inputs.
+
+    Eval-mode batch norm (``_native_batch_norm_legit_no_training``: ~20 ms a call through its Python
+    decomposition, most of a meta forward) returns an output like its input and two empty statistics;
+    ``clamp`` of a floating tensor by scalars, and ``add``/``sub``/``mul``/``div`` of a floating tensor with
+    scalars or tensors of its exact shape, dtype and strides, return a tensor like it. The shapes, dtypes and
+    strides are those the meta kernels give (``tests/test_profile.py`` compares whole profiles; the eval
+    statistics are empty, as the CPU kernel returns them, where the Python reference returns C floats), and the
+    modes above this one still see each op, so counts and memory are unchanged.
+    """
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        first = args[0] if args else None
+        if isinstance(first, torch.Tensor) and first.is_meta:
+            if func is torch.ops.aten._native_batch_norm_legit_no_training.default:
+                stats = first.new_empty((0,))
+                return torch.empty_like(first), stats, stats.clone()
+            scalar_clamp = func is torch.ops.aten.clamp.default and not kwargs
+            if (
+                scalar_clamp
+                and first.is_floating_point()
+                and not any(isinstance(b, torch.Tensor) for b in args[1:])
+            ):
+                return torch.empty_like(first)
+            # same shape, dtype and layout as ``first``: no broadcasting, no type promotion
+            plain = func in _ELEMENTWISE and first.is_floating_point() and set(kwargs) <= {"alpha"}
+            if plain and all(_like(other, first) for other in args[1:]):
+                return torch.empty_like(first)
+        return func(*args, **kwargs)
+
+
 def build_on_meta(name: str, num_classes: int) -> tuple[torch.nn.Module, str]:
     """``zoo.create(name, num_classes=...)`` with every parameter on the meta device, in eval mode.
 
@@ -198,7 +243,7 @@ def profile_model(model: torch.nn.Module, height: int, width: int, batch_size: i
     x = torch.empty(batch_size, 3, height, width, device=device)
     memory = LiveTensorBytes()
     memory.track(x)
-    with memory:
+    with FastMetaKernels(), memory:
         gflops, uncounted = count_flops(model, x)
     params = sum(p.numel() for p in model.parameters())
     return Complexity(params, gflops, uncounted, memory.peak_bytes / 2**20, device.type)
