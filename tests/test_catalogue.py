@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from zoo import list_models as zoo_list
 from zoo.bench.profile import evaluation_sizes, run_profile_sweep
 from zoo.leaderboard import data, render
 from zoo.results import ResultsStore
@@ -154,3 +155,14 @@ def test_zoo_bench_profile_command(tmp_path: Path):
         [sys.executable, *command, "--shard", "2/2"], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 2 and "0..1" in bad.stderr
+
+
+def test_zoo_list_pretrained_without_a_match_says_how_many_entries_matched(capsys):
+    from zoo.cli import main
+
+    assert main(["list", "unet-*", "--pretrained"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    count = len(zoo_list("unet-*"))
+    assert f"{count} entries match unet-*, none has pretrained weights" in out and count > 0
+    assert main(["list", "nothing-*", "--pretrained"]) == 1
+    assert "no model matches nothing-*" in capsys.readouterr().out
