@@ -31,6 +31,7 @@ from zoo.cli.base import (
     positive_int,
     say,
 )
+from zoo.cli.profile import add_profile_command
 from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS, TTA_MODES
 
 __all__ = ["add_bench_commands", "add_commands"]
@@ -77,6 +78,7 @@ def add_bench_commands(parser: argparse.ArgumentParser) -> None:
     _add_eval(bench_commands)
     _add_speed(bench_commands)
     _add_merge(bench_commands)
+    add_profile_command(bench_commands)
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:

@@ -55,7 +55,14 @@ def list_models(args: argparse.Namespace) -> int:
         args.patterns, pretrained=args.pretrained, dataset=args.dataset, include_on_demand=args.on_demand
     )
     if not names:
-        out.print(Text(f"no model matches {' '.join(args.patterns)}"), soft_wrap=True)
+        patterns = " ".join(args.patterns)
+        entries = REGISTRY.list_models(args.patterns, include_on_demand=args.on_demand)
+        wanted = f"weights for {args.dataset}" if args.dataset else "pretrained weights"
+        found = entries and (
+            args.pretrained or args.dataset
+        )  # the pattern matched; the weights filter did not
+        message = f"{len(entries)} entries match {patterns}, none has {wanted}" if found else ""
+        out.print(Text(message or f"no model matches {patterns}"), soft_wrap=True)
         return 1
     table = Table(title=f"{len(names)} models", title_justify="left")
     for column in ("name", "family", "architecture", "encoder", "pretrained weights"):

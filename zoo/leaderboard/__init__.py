@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zoo.errors import ResultsFileError, ResultsFolderError
-from zoo.leaderboard import data, pages
+from zoo.leaderboard import catalogue, data, pages
 from zoo.leaderboard.reported import reported_rows
 from zoo.registry import REGISTRY, Registry
 
@@ -95,6 +95,8 @@ def render(
     for dataset in names:
         _write(ctx, out / pages.dataset_page_name(dataset), pages.dataset_page(ctx, dataset))
     _write(ctx, out / "speed.md", pages.speed_page(ctx))
+    if len(results.complexity):  # models.md: the registry catalogue (computed figures)
+        _write(ctx, out / catalogue.PAGE_NAME, catalogue.models_page(ctx))
     _write(ctx, out / "README.md", pages.index_page(ctx, names))
     return sorted(set(ctx.written))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +17,7 @@ import pandas as pd
 from zoo.datasets.spec import is_folder_name
 from zoo.errors import ResultsFileError
 from zoo.results import ACCURACY, ResultsStore
+from zoo.results.schema import COMPLEXITY
 
 __all__ = ["Results", "ResultsFileError", "is_speed_file", "load"]
 
@@ -31,6 +32,7 @@ class Results:
     per_class: pd.DataFrame  #: per-class values of those rows (columns of ``ACCURACY.per_class``)
     speed: pd.DataFrame  #: every speed row, all columns as strings (``""`` when empty) + ``file``
     files: list[Path]  #: the files read, sorted
+    complexity: pd.DataFrame = field(default_factory=COMPLEXITY.empty)  #: computed rows (``complexity*.csv``)
 
 
 def is_speed_file(path: Path) -> bool:
@@ -65,10 +67,14 @@ def load(results_dir: str | Path | None) -> Results:
     per_class: list[pd.DataFrame] = []
     speed: list[pd.DataFrame] = []
     used: list[Path] = []
+    complexity: list[pd.DataFrame] = []
     for path in paths:
         suffix = path.suffix.lower()
         if is_speed_file(path):
             speed.append(_read_speed(path))
+            used.append(path)
+        elif path.name.lower().startswith("complexity") and suffix in (".csv", ".parquet"):
+            complexity.append(ResultsStore(path, COMPLEXITY).read())  # zoo.leaderboard.catalogue renders it
             used.append(path)
         elif suffix in (".csv", ".parquet") and not _is_per_class(path):
             store = ResultsStore(path, ACCURACY)
@@ -100,6 +106,7 @@ def load(results_dir: str | Path | None) -> Results:
         per_class=classes.loc[:, list(per_class_schema.columns)],
         speed=spd,
         files=sorted(set(used)),
+        complexity=pd.concat(complexity, ignore_index=True) if complexity else COMPLEXITY.empty(),
     )
 
 

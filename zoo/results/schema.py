@@ -536,3 +536,27 @@ SPEED = TableSchema(
 
 #: Every table by :attr:`TableSchema.name`, for the command line (``zoo results upgrade --table``).
 SCHEMAS: dict[str, TableSchema] = {s.name: s for s in (ACCURACY, SPEED)}
+
+# ------------------------------------------------------------------------------------------------ complexity
+
+#: Computed complexity of registry entries (``zoo bench profile``; see :mod:`zoo.bench.profile`): figures
+#: derived from the architecture at one input shape, never measured, so the versions that built the model
+#: are part of the key and ``source`` is always ``"computed"``. An entry that cannot be built or traced has a
+#: row with ``status = "error"`` and its ``error`` (figures empty).
+COMPLEXITY = TableSchema(
+    name="complexity",
+    version=1,
+    columns=(
+        "model", "height", "width", "batch_size", "num_classes", "status", "params", "gflops", "gmacs",
+        "peak_activation_mib", "uncounted_ops", "built_on", "weights", "error", "zoo_version", "torch_version",
+        "timm_version", "smp_version", "date", "command", "source",
+    ),  # fmt: skip
+    key_columns=(
+        "model", "height", "width", "batch_size", "zoo_version", "torch_version", "timm_version", "smp_version",
+    ),  # fmt: skip
+    float_columns=frozenset({"gflops", "gmacs", "peak_activation_mib"}),
+    int_columns=frozenset({"height", "width", "batch_size", "num_classes", "params"}),
+    required={"source": ("computed", "complexity figures are computed from the architecture, not measured")},
+)
+SCHEMAS["complexity"] = COMPLEXITY
+__all__.append("COMPLEXITY")
