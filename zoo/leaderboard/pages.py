@@ -689,6 +689,13 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
     lines += table(headers, body, "lrrrr")
     n_speed = len(ctx.results.speed)
     lines += ["", f"[Speed](speed.md): {n_speed} measured row(s)" + ("." if n_speed else f". {NO_SPEED}"), ""]
+    n_entries = ctx.results.complexity["model"].nunique() if len(ctx.results.complexity) else 0
+    if n_entries:
+        lines += [
+            f"[Models](models.md): parameters, GFLOPs and activation memory of {n_entries} registry entries at "
+            "each benchmark's size, computed from the architecture (not measured).",
+            "",
+        ]
     if acc.empty:
         lines += [
             "No measured accuracy row exists yet: every figure on these pages is reported by its publisher.",
