@@ -544,3 +544,13 @@ def test_a_missing_or_empty_results_folder_is_refused(
     assert leaderboard_main(["--results", str(folder), "--out", str(tmp_path / "out")]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert str(folder) in err and "Traceback" not in err
+
+
+def test_cpu_rows_name_their_thread_count_and_gpu_rows_do_not() -> None:
+    from zoo.leaderboard.pages import _device
+
+    cpu = {"device": "cpu", "device_name": "AMD EPYC (2 cores)", "threads": "1"}
+    gpu = {"device": "cuda", "device_name": "NVIDIA H200", "threads": "16"}
+    assert _device(cpu) == "AMD EPYC (2 cores), 1 threads"
+    assert _device(gpu) == "NVIDIA H200"
+    assert _device({"device": "cpu", "device_name": "x", "threads": ""}) == "x"  # older rows: unknown

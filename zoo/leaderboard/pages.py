@@ -134,7 +134,13 @@ def _encoder(model: str, entry: ModelEntry | None) -> str:
 
 
 def _device(row: Row) -> str:
-    return str(row["device_name"]).strip() or str(row["device"]).strip() or "unknown device"
+    """The device a row was measured on; for a CPU row with its thread count, which changes CPU figures."""
+    name = "" if is_missing(row.get("device_name")) else str(row["device_name"]).strip()
+    name = name or ("" if is_missing(row.get("device")) else str(row["device"]).strip()) or "unknown device"
+    threads = row.get("threads")
+    if str(row.get("device", "")).startswith("cpu") and not is_missing(threads) and str(threads).strip():
+        name += f", {int(float(threads))} threads"
+    return name
 
 
 def _throughput(row: Row) -> str:
@@ -540,15 +546,6 @@ _SPEED_IN_TABLE = {
 }  # fmt: skip
 
 
-def _speed_device(row: Row, columns: Sequence[str]) -> str:
-    """The heading a row's table goes under: its device, and its thread count where the row has one."""
-    device = "unknown device" if is_missing(row.get("device_name")) else str(row["device_name"]).strip()
-    device = device or "unknown device"
-    if "threads" in columns and not is_missing(row.get("threads")):
-        device += f", {row['threads']} threads"
-    return device
-
-
 def _speed_protocol_line(row: Row, columns: Sequence[str]) -> str:
     """Everything a row records beyond the compact table, as one Markdown list item."""
     cells = speed_table_cells(row)
@@ -594,7 +591,7 @@ def speed_page(ctx: Context) -> list[str]:
         return lines + [NO_SPEED]
     columns = [c for c in speed.columns if c != "file"]
     records = speed.to_dict("records")
-    devices = [_speed_device(r, columns) for r in records]
+    devices = [_device(r) for r in records]
     headers = [escape(header) for header, _ in SPEED_TABLE_COLUMNS]
     align = "".join("r" if right else "l" for _, right in SPEED_TABLE_COLUMNS)
     for device in sorted(set(devices)):
