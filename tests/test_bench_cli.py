@@ -353,3 +353,22 @@ def test_an_unknown_protocol_variant_is_exit_2_before_any_model(tmp_path, capsys
     err = capsys.readouterr().err
     assert "no-such-pipeline" in err and err.count("\n") == 1 and "Traceback" not in err
     assert built == [] and not (tmp_path / "r.csv").exists()
+
+
+def test_a_binary_checkpoint_of_one_output_channel_is_scored_on_a_two_class_folder(tmp_path, capsys):
+    # the smp tutorial's workflow: a person/background folder of 0/255 masks and a classes=1 model with a sigmoid
+    from test_folder import _binary, write_folder
+
+    root = write_folder(tmp_path / "people", {"a": _binary(0), "b": _binary(1)})
+    torch.manual_seed(0)
+    torch.save(zoo.create("unet-resnet18", num_classes=1).state_dict(), tmp_path / "best.pth")
+    argv = ["--dataset", f"folder:{root}", "--device", "cpu", "--models", "unet-resnet18", "--checkpoint",
+            str(tmp_path / "best.pth"), "--protocol-from", "deeplabv3-resnet101.coco_voc",
+            "--resize", "none", "--results", str(tmp_path / "r.csv")]  # fmt: skip
+    assert main(argv) == 1  # two output channels expected: the checkpoint's classifier does not fit
+    assert "num_classes" in capsys.readouterr().err
+    assert main([*argv, "--checkpoint-classes", "1"]) == 0, capsys.readouterr().err
+    row = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    assert row["weights"] == "checkpoint" and "sigmoid" in row["notes"]
+    assert main(["--dataset", "voc", "--models", "x", "--checkpoint-classes", "1"]) == 2
+    assert "--checkpoint-classes" in capsys.readouterr().err

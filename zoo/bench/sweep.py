@@ -98,6 +98,9 @@ class SweepOptions:
             ``$OMP_NUM_THREADS`` or the number of physical cores), set before the first model and recorded.
         checkpoint: a file of your own weights for the one model named (``.pth``/``.pt``/``.safetensors``).
         protocol_from: ``NAME.TAG``: with ``checkpoint``, evaluate with that published record's protocol.
+        checkpoint_classes: with ``checkpoint``, the output channels of the checkpoint's model when they differ
+            from the dataset's class count: 1 for a binary model trained with a sigmoid (scored as sigmoid >
+            0.5 on two-class data).
         mean, std: with ``checkpoint``, per-channel normalisation (replacing the borrowed protocol's).
         value_scale: ``1.0`` or ``255.0``: the pixel range ``mean``/``std`` apply to (default: 255 when a mean
             exceeds 1, else 1).
@@ -138,6 +141,7 @@ class SweepOptions:
     slide: tuple[tuple[int, int], tuple[int, int]] | None = None
     save_predictions: str | None = None
     protocol: str | None = None
+    checkpoint_classes: int | None = None
     shard: tuple[int, int] | None = None
     dist_timeout: float = 1800.0
     command: str = ""
@@ -405,6 +409,11 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
         raise UsageError(
             f"{', '.join(protocol_flags)} set the protocol of a --checkpoint: give --checkpoint FILE too (published "
             "weights are evaluated with their own protocol)"
+        )
+    if options.checkpoint_classes is not None and not options.checkpoint:
+        raise UsageError(
+            "--checkpoint-classes gives the output channels of a --checkpoint: give --checkpoint FILE too "
+            "(published weights know their own)"
         )
     if options.checkpoint:
         jobs = [plan_checkpoint_job(options)]
@@ -680,7 +689,9 @@ def _evaluate_job(job, options, dataset, indices, protocol, device, num_classes,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # frameworks' deprecation chatter, not ours
         if job.checkpoint is not None:
-            model = create(job.entry.qualified_name, num_classes=num_classes, checkpoint=job.checkpoint)
+            # a binary model trained with a sigmoid has one output channel for two classes
+            outputs = options.checkpoint_classes or num_classes
+            model = create(job.entry.qualified_name, num_classes=outputs, checkpoint=job.checkpoint)
         else:
             model = create(job.entry.qualified_name, weights=job.weights, num_classes=num_classes)
     weights_file = getattr(model, "zoo_weights_file", None)

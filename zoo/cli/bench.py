@@ -206,6 +206,13 @@ def _add_checkpoint_flags(p: argparse.ArgumentParser) -> None:
         kind="file",
     )
     group.add_argument(
+        "--checkpoint-classes",
+        type=positive_int,
+        metavar="N",
+        help="output channels of the checkpoint's model, when not the dataset's class count: 1 for a binary "
+        "model trained with a sigmoid (scored as sigmoid > 0.5)",
+    )
+    group.add_argument(
         "--protocol-from",
         metavar="NAME.TAG",
         help="use the evaluation protocol of these published weights (zoo info NAME shows it)",
