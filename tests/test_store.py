@@ -34,6 +34,7 @@ from zoo.results import (
 )
 from zoo.results.__main__ import main as results_main
 from zoo.results.files import Journal
+from zoo.results.schema import COMPLEXITY
 
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 
@@ -61,7 +62,8 @@ def speed_row(**changes) -> dict:
 
 def test_both_tables_are_schemas_of_one_store_class(tmp_path):
     assert isinstance(ACCURACY, TableSchema) and isinstance(SPEED, TableSchema)
-    assert SCHEMAS == {"accuracy": ACCURACY, "speed": SPEED}
+    assert SCHEMAS == {"accuracy": ACCURACY, "speed": SPEED, "complexity": COMPLEXITY}
+    assert isinstance(COMPLEXITY, TableSchema)
 
     speed = ResultsStore(tmp_path / "speed.csv", SPEED)
     speed.append(speed_row())
