@@ -506,3 +506,13 @@ def test_zoo_data_check_reads_a_folder(tmp_path, capsys):
     assert main(["data", "check", f"folder:{root}"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "b.jpg" in out and "c.png" in out
+
+
+def test_zoo_datasets_folder_is_reachable_after_a_plain_import_zoo(tmp_path):
+    # the issue's own example: `import zoo` then `zoo.datasets.folder(...)`, in a fresh interpreter
+    import subprocess
+    import sys
+
+    write_folder(tmp_path / "people", {"a": _binary(0)})
+    code = "import sys, zoo; ds = zoo.datasets.folder(sys.argv[1]); assert ds.mask_encoding == 'binary', ds"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "people")], check=True, capture_output=True)

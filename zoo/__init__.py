@@ -44,9 +44,18 @@ __all__ = [
 ]
 
 
+#: Sub-packages reachable as ``zoo.<name>`` after a plain ``import zoo`` (``zoo.datasets.folder(...)``), imported
+#: on first use so that ``import zoo`` stays cheap.
+LAZY_SUBMODULES = ("datasets", "metrics", "inference", "hub")
+
+
 def __getattr__(name: str) -> Any:
     if name == "Protocol":  # the deprecated alias of EvalProtocol, with its warning
         from zoo import weights
 
         return weights.Protocol
+    if name in LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"zoo.{name}")
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
