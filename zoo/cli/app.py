@@ -30,7 +30,8 @@ from zoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, ZooError
 
 __all__ = ["bench_main", "build_bench_parser", "build_parser", "main", "run_command"]
 
-BENCH_DESCRIPTION = """Evaluate segmentation models (eval), measure their speed (speed), merge sharded results (merge).
+BENCH_DESCRIPTION = """Evaluate segmentation models (eval), measure their speed (speed), compute their complexity (profile),
+merge sharded results (merge).
 
 zoo-bench ARGS is zoo bench eval ARGS when ARGS do not start with a command:
   zoo-bench --dataset voc --models 'deeplabv3-*'  ==  zoo bench eval --dataset voc --models 'deeplabv3-*'
