@@ -10,8 +10,8 @@ This module needs numpy only (no torch, no Pillow).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -116,6 +116,8 @@ class DatasetSpec:
         archive: the official archive :func:`zoo.datasets.download.download_archive` fetches, or ``None``
             when it cannot be downloaded automatically (Cityscapes needs a login).
         aliases: other spellings people type (``voc2012``, ``ade``).
+        split_sizes: images in each official split (``{"val": 1449}``): a result is on the full split only
+            when it covers all of them; empty for a folder of your own.
         digest: for a dataset of your own (:mod:`zoo.datasets.folder_dataset`): a digest of its file list
             and label space, so results on different contents under one name never share a key; ``""`` for
             the benchmarks of :data:`DATASETS`.
@@ -131,6 +133,7 @@ class DatasetSpec:
     prediction_format: PredictionFormat
     archive: Archive | None = None
     aliases: tuple[str, ...] = ()
+    split_sizes: Mapping[str, int] = field(default_factory=dict)
     digest: str = ""
 
     @property
@@ -195,6 +198,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 max_unpacked_bytes=4_000_000_000,
             ),
             aliases=("voc2012", "pascal_voc"),
+            split_sizes={"train": 1464, "val": 1449},
         ),
         DatasetSpec(
             name="cityscapes",
@@ -211,6 +215,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 city_folders=True,
                 suffix="_pred_labelIds",
             ),
+            split_sizes={"train": 2975, "val": 500, "test": 1525},
         ),
         DatasetSpec(
             name="ade20k",
@@ -235,6 +240,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 max_unpacked_bytes=2_500_000_000,
             ),
             aliases=("ade", "ade20k_sceneparsing"),
+            split_sizes={"train": 20210, "val": 2000},
         ),
     )
 }

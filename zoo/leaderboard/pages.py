@@ -46,15 +46,13 @@ from zoo.weights import WeightRecord
 DATASET_TITLES = {name: spec.title for name, spec in DATASETS.items()}
 NO_SPEED = "No speed measurements yet: the GPU run comes later."
 
-#: Images in each official evaluation split: a measured row is ranked only when it covers all of them.
-#: (One fact of the dataset table; kept here until :class:`zoo.datasets.spec.DatasetSpec` states it.)
-SPLIT_SIZES: dict[str, dict[str, int]] = {
-    "voc": {"val": 1449},
-    "cityscapes": {"val": 500},
-    "ade20k": {"val": 2000},
-}
 #: The split the pages rank (and publishers report on).
 RANKED_SPLIT = "val"
+#: Images in the ranked split of each benchmark (the dataset table's ``split_sizes``): a measured row is ranked
+#: only when it covers all of them.
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    name: {RANKED_SPLIT: spec.split_sizes[RANKED_SPLIT]} for name, spec in DATASETS.items()
+}
 #: The ``weights`` of a row measured on a model without weights (``zoo-bench --allow-untrained``).
 UNTRAINED = "untrained"
 #: The ``weights`` of a row measured with weights from a user's checkpoint file.
