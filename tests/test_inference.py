@@ -653,3 +653,18 @@ def test_interpolation_of_the_protocol_is_used() -> None:
         torch.from_numpy(image).permute(2, 0, 1)[None].float(), size=(10, 14), mode="nearest"
     )
     assert torch.equal(nearest, expected)
+
+
+def test_a_read_only_image_is_copied_before_torch_wraps_it(monkeypatch):
+    # torch warns (once per process, so a warning filter cannot be relied on) when it wraps a read-only array,
+    # as numpy.asarray gives for an image Pillow decoded: every array zoo hands to torch.from_numpy is writable
+    wrapped = []
+    real = torch.from_numpy
+    monkeypatch.setattr(
+        torch, "from_numpy", lambda array: (wrapped.append(array.flags.writeable), real(array))[1]
+    )
+    image = np.zeros((8, 8, 3), np.uint8)
+    image.flags.writeable = False
+    protocol = EvalProtocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
+    assert preprocess(image, protocol).shape[-2:] == (8, 8)
+    assert wrapped and all(wrapped)

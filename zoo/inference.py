@@ -155,7 +155,13 @@ def network_input_sizes(
 
 def _image_tensor(image: torch.Tensor | np.ndarray) -> torch.Tensor:
     """``image`` as a ``uint8`` ``HxWx3`` tensor (a NumPy array is wrapped, a tensor kept where it is)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)) if isinstance(image, np.ndarray) else image
+    if isinstance(image, np.ndarray):
+        # an image Pillow decoded is read-only, and torch warns about wrapping one: copy it (an HxWx3 uint8
+        # copy is small beside a forward) rather than show users a warning about undefined behaviour
+        image = np.ascontiguousarray(image) if image.flags.writeable else np.array(image, order="C")
+        tensor = torch.from_numpy(image)
+    else:
+        tensor = image
     is_image = isinstance(tensor, torch.Tensor) and tensor.dtype == torch.uint8 and tensor.ndim == 3
     if not is_image or tensor.shape[2] != 3:
         raise InferenceError(
