@@ -33,6 +33,12 @@ TORCHVISION_PROTOCOL = EvalProtocol(
 )
 
 
+def _published_sha256_prefix(filename: str) -> str:
+    """The sha256 prefix torchvision publishes in a file name (``deeplabv3_resnet101_coco-586e9e4e.pth``):
+    torch.hub's ``-<hex>.`` convention, parsed here without importing torch so that listing stays cheap."""
+    return filename.rsplit("-", 1)[1].split(".")[0]
+
+
 def _coco_voc(
     builder: str, filename: str, num_params: int, miou: float, pixel_acc: float, gflops: float
 ) -> WeightRecord:
@@ -46,8 +52,7 @@ def _coco_voc(
         protocol=TORCHVISION_PROTOCOL,
         license=_LICENSE,
         url=_URL + filename,
-        # torchvision publishes only the first 8 hex digits of the sha256, in the file name
-        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        sha256=_published_sha256_prefix(filename),
         num_params=num_params,
         reported=(
             ReportedMetric("mIoU", miou, source, dataset="COCO-val2017-VOC-labels", note="single-scale, 520"),
@@ -262,7 +267,7 @@ def _coco_instances(
         protocol=MASK_RCNN_PROTOCOL,
         license=_MASK_RCNN_LICENSE,
         url=_URL + filename,
-        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        sha256=_published_sha256_prefix(filename),
         num_params=num_params,
         reported=(
             ReportedMetric("box_mAP", box_map, source, dataset="COCO-val2017", note="the detector's box AP"),
