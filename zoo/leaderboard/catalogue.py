@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from zoo.leaderboard.plots import save_figure
 from zoo.leaderboard.tables import MISSING, code, escape, table
 from zoo.registry import natural_key
 
@@ -253,8 +254,4 @@ def plot_gflops_vs_params(entries: Sequence[Entry], size: tuple[int, int], stem:
         ax.legend(title="architecture (entries)", fontsize=8, title_fontsize=8, loc="upper left",
                   bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # fmt: skip
         fig.tight_layout()
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-        fig.savefig(png, format="png", metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return [png, svg]
+        return save_figure(fig, stem)

@@ -56,6 +56,16 @@ def pareto_front(points: Sequence[Point]) -> list[Point]:
     return sorted(front, key=lambda p: (p.throughput, -p.miou, p.label))
 
 
+def save_figure(fig, stem: Path) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` without the date and software stamps matplotlib adds,
+    so that the same data always gives byte-identical files (the pages are committed and diffed)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    fig.savefig(png, format="png", metadata={"Software": None})
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return [png, svg]
+
+
 def plot_accuracy_vs_speed(
     points: Sequence[Point], title: str, stem: Path, others: Sequence[Point] = ()
 ) -> list[Path]:
@@ -120,8 +130,4 @@ def plot_accuracy_vs_speed(
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best" if extra else "lower left", fontsize=8)
         fig.tight_layout()
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-        fig.savefig(png, format="png", metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return [png, svg]
+        return save_figure(fig, stem)
