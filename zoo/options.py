@@ -6,7 +6,17 @@ modules check against the same tuples.
 
 from __future__ import annotations
 
-__all__ = ["COMPILE_MODES", "DTYPES", "TIMED_REGIONS", "TTA_MODES"]
+__all__ = [
+    "BLOCKS",
+    "BLOCK_ITERS",
+    "BLOCK_SECONDS",
+    "COMPILE_MODES",
+    "DTYPES",
+    "TIMED_REGIONS",
+    "TTA_MODES",
+    "WARMUP_ITERS",
+    "WARMUP_SECONDS",
+]
 
 #: Compute dtypes: fp32, or autocast to bf16 / fp16.
 DTYPES: tuple[str, ...] = ("fp32", "bf16", "fp16")
@@ -16,3 +26,13 @@ COMPILE_MODES: tuple[str, ...] = ("none", "default", "reduce-overhead", "max-aut
 TIMED_REGIONS: tuple[str, ...] = ("forward", "forward+upsample+argmax")
 #: Test-time augmentation of an evaluation: horizontal flip, multi-scale, or both.
 TTA_MODES: tuple[str, ...] = ("none", "flip", "ms", "ms+flip")
+
+# The speed protocol's defaults, stated once for zoo.bench.speed.SpeedConfig and the speed command's options:
+#: warm-up until at least this many iterations ...
+WARMUP_ITERS = 20
+#: ... and at least this many seconds have passed (the first, compiling call not counted);
+WARMUP_SECONDS = 2.0
+#: then this many timed blocks, each of at least BLOCK_ITERS iterations and BLOCK_SECONDS seconds.
+BLOCKS = 5
+BLOCK_ITERS = 10
+BLOCK_SECONDS = 0.2

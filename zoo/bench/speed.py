@@ -40,7 +40,16 @@ import torch
 from torch import nn
 
 from zoo.inference import TORCH_DTYPES, upsample_logits
-from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
+from zoo.options import (
+    BLOCK_ITERS,
+    BLOCK_SECONDS,
+    BLOCKS,
+    COMPILE_MODES,
+    DTYPES,
+    TIMED_REGIONS,
+    WARMUP_ITERS,
+    WARMUP_SECONDS,
+)
 
 __all__ = [
     "COMPILE_MODES",
@@ -127,11 +136,11 @@ class SpeedConfig:
     cuda_graphs: bool = False
     tf32: bool = False
     timed: str = "forward"
-    warmup_iters: int = 20
-    warmup_seconds: float = 2.0
-    block_iters: int = 10
-    block_seconds: float = 0.2
-    blocks: int = 5
+    warmup_iters: int = WARMUP_ITERS
+    warmup_seconds: float = WARMUP_SECONDS
+    block_iters: int = BLOCK_ITERS
+    block_seconds: float = BLOCK_SECONDS
+    blocks: int = BLOCKS
     cudnn_benchmark: bool = True
     seed: int = 0
     max_disagreement: float = 0.001

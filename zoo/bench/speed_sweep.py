@@ -22,7 +22,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zoo.options import COMPILE_MODES, DTYPES, TIMED_REGIONS
+from zoo.options import (
+    BLOCK_ITERS,
+    BLOCK_SECONDS,
+    BLOCKS,
+    COMPILE_MODES,
+    DTYPES,
+    TIMED_REGIONS,
+    WARMUP_ITERS,
+    WARMUP_SECONDS,
+)
 from zoo.registry import REGISTRY
 
 __all__ = ["SYNTHETIC_INPUT", "SpeedOutcome", "SpeedSweepOptions", "config_label", "run_speed_sweep"]
@@ -71,11 +80,11 @@ class SpeedSweepOptions:
     cuda_graphs: bool = False
     tf32: bool = False
     device: str | None = None
-    warmup_iters: int = 20
-    warmup_seconds: float = 2.0
-    block_iters: int = 10
-    block_seconds: float = 0.2
-    blocks: int = 5
+    warmup_iters: int = WARMUP_ITERS
+    warmup_seconds: float = WARMUP_SECONDS
+    block_iters: int = BLOCK_ITERS
+    block_seconds: float = BLOCK_SECONDS
+    blocks: int = BLOCKS
     cudnn_benchmark: bool = True
     seed: int = 0
     results: str = "speed.csv"
