@@ -152,6 +152,48 @@ def _segformer_reference(image: np.ndarray, aligned: bool) -> torch.Tensor:
     return ((x - mean) / std).unsqueeze(0)
 
 
+def _segformer_head_reference(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Logits as mmseg's ``SegformerHead`` and ``EncoderDecoder`` compute them, from smp's modules.
+
+    Every MiT stage is resized to the first stage's own size (``ceil(H / 4)``: the stride-4 patch embedding
+    pads by 3), fused, classified, resized to the network input, then to the image (``align_corners=False``).
+    """
+    with torch.no_grad():
+        stages = model.encoder(x)[2:]  # MiT's features: the input, an empty stride-2 slot, then 4 stages
+        first = stages[0].shape[-2:]
+        resized = [
+            F.interpolate(mlp(feature), size=first, mode="bilinear", align_corners=False)
+            for mlp, feature in zip(model.decoder.mlp_stage, stages[::-1], strict=True)
+        ]
+        logits = model.segmentation_head[0](model.decoder.fuse_stage(torch.cat(resized, dim=1)))
+        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[0]
+
+
+def test_segformer_runs_at_any_input_size_as_its_reference():
+    torch.manual_seed(0)
+    model = zoo.create("segformer-mit_b0", num_classes=5)
+    x = torch.randn(1, 3, 83, 130)
+    with torch.no_grad():
+        got = model(x)
+    expected = _segformer_head_reference(model, x, (83, 130))
+    assert got.shape == (1, 5, 83, 130)
+    torch.testing.assert_close(got[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_segformer_matches_smp_where_smp_accepts_the_size():
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    model = zoo.create("segformer-mit_b0", num_classes=5)
+    plain = smp.Segformer("mit_b0", encoder_weights=None, classes=5).eval()
+    plain.load_state_dict(model.state_dict())
+    plain.segmentation_head[1].align_corners = False  # the one change zoo makes at these sizes
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), plain(x))
+
+
 @needs_real
 @pytest.mark.parametrize("variant", ["nvlabs-segformer", "mmseg"])
 def test_segformer_input_and_predictions_match_the_reference(variant):
@@ -160,17 +202,17 @@ def test_segformer_input_and_predictions_match_the_reference(variant):
     references = [_segformer_reference(image, aligned=variant != "mmseg") for image in images]
     one_step = 1.0 / min(SEGFORMER_ADE.std)
     torch.manual_seed(0)
-    model = zoo.create("segformer-mit_b0", num_classes=150)
-    if protocol.resize_multiple_of:
-        model = _calibrated(model, references)
+    model = _calibrated(zoo.create("segformer-mit_b0", num_classes=150), references)
     for image, reference in zip(images, references, strict=True):
         x = preprocess(image, protocol)
         assert x.shape == reference.shape
         assert (x - reference).abs().max() <= one_step + 1e-4  # cv2 reproduced within one uint8 step
         if protocol.resize_multiple_of is None:
-            continue  # smp's SegFormer refuses sides that are not multiples of 32 (mmseg's accepts them)
+            assert reference.shape[-1] % 32, (
+                "the keep-ratio input must test a side that is not a multiple of 32"
+            )
         size = image.shape[:2]
-        expected = _logits(model, reference, size).argmax(0)
+        expected = _segformer_head_reference(model, reference, size).argmax(0)
         got = predict_scores(model, [image], protocol)[0].argmax(0)
         assert len(expected.unique()) >= 3, "the calibrated model must predict several classes"
         assert (got != expected).float().mean() < 2e-3

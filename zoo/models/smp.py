@@ -14,7 +14,8 @@ implementation resizes them with ``align_corners=False`` (:data:`ALIGN_CORNERS_F
 and mmseg's ``resize(seg_logits, size=img_shape, align_corners=False)``; UPerNet, as mmseg and transformers'
 ``UperNetForSemanticSegmentation``), zoo's builds use ``align_corners=False``: with everything else fixed,
 the other flag changes the argmax of about 5% of pixels. The head keeps its module names, so checkpoints load
-as published. The other architectures keep smp's head; compared with their references: DeepLabV3+ matches
+as published. SegFormer goes further (:mod:`zoo.models.smp_segformer`): it computes its logits as the
+reference head does at any input size, so mmseg 1.x's keep-ratio inputs (``--protocol mmseg``) run too. The other architectures keep smp's head; compared with their references: DeepLabV3+ matches
 TF DeepLab (``align_corners=True``), DPT matches the original (``align_corners=True`` in its head); PSPNet
 (mmseg: ``False``) and FPN (detectron2's semantic FPN: ``False``) differ, but zoo registers no checkpoint for
 them, so there is nothing a record could be measured against.
@@ -82,8 +83,8 @@ class SmpBuilder:
 
     Returns:
         The smp model, mapping ``(N, in_channels, H, W)`` to ``(N, num_classes, H, W)`` logits (``H, W``
-        multiples of the encoder's output stride). For :data:`ALIGN_CORNERS_FALSE` architectures the head
-        upsamples with ``align_corners=False``.
+        multiples of the encoder's output stride; any size for SegFormer on MiT). For
+        :data:`ALIGN_CORNERS_FALSE` architectures the logits are upsampled with ``align_corners=False``.
 
     Raises:
         UnexpectedArgumentError: (a ``TypeError``) a keyword this builder does not take, named.
@@ -147,7 +148,11 @@ class SmpBuilder:
             **smp_options,
             **encoder_kwargs,
         )
-        if self.architecture in ALIGN_CORNERS_FALSE:
+        if self.architecture == "segformer":
+            from zoo.models.smp_segformer import as_reference_segformer
+
+            as_reference_segformer(model, self.encoder)
+        elif self.architecture in ALIGN_CORNERS_FALSE:
             upsample_logits_without_align_corners(model)
         return model
 
