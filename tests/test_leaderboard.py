@@ -554,3 +554,28 @@ def test_cpu_rows_name_their_thread_count_and_gpu_rows_do_not() -> None:
     assert _device(cpu) == "AMD EPYC (2 cores), 1 threads"
     assert _device(gpu) == "NVIDIA H200"
     assert _device({"device": "cpu", "device_name": "x", "threads": ""}) == "x"  # older rows: unknown
+
+
+def test_a_comparison_names_what_zoo_still_does_differently_from_the_publisher(tmp_path: Path) -> None:
+    """Each measured-vs-reported table says how the row's reference pipeline still differs from zoo's run:
+    the torchvision weights' figures were scored on labels resized to 520, a row measured with
+    ``--protocol mmseg`` differs from mmseg's resize within a uint8 step."""
+    from dataclasses import asdict
+
+    from zoo.registry import REGISTRY, info
+    from zoo.weights import protocol_variant
+
+    segformer = next(w for w in info("segformer-mit_b0").weights if w.tag == "ade20k")
+    torchvision = next(w for w in info("deeplabv3-resnet101").weights if w.tag == "coco_voc")
+    store = ResultsStore(tmp_path / "data" / "results.csv")
+    store.append(_row(protocol_json=json.dumps(asdict(protocol_variant(segformer.protocol, "mmseg")))))
+    store.append(_row(model="deeplabv3-resnet101", weights="coco_voc", dataset="voc", num_images=1449,
+                      protocol_json=json.dumps(asdict(torchvision.protocol))))  # fmt: skip
+    render(tmp_path / "data", tmp_path / "out", registry=REGISTRY)
+    voc = (tmp_path / "out" / "voc.md").read_text(encoding="utf-8")
+    ade = (tmp_path / "out" / "ade20k.md").read_text(encoding="utf-8")
+    assert "- torchvision: the publisher scored on labels resized to 520 (nearest)" in voc
+    assert "- mmseg-1.x: input pixels within one uint8 step of OpenCV's resize" in ade
+    assert (
+        "nvlabs-segformer" not in ade.split("still does differently")[1]
+    )  # the row's variant, not the record's

@@ -32,12 +32,18 @@ class ReferencePipeline:
             antialiased bilinear filter), ``"cv2-linear"`` (the uint8 array, ``cv2.resize(INTER_LINEAR)`` as
             ``mmcv.imresize`` calls it) or ``"float"`` (the float image, one resize: zoo's own way).
         description: the reference in words: its code and what zoo reproduces of it.
+        differences: what zoo still does differently from the reference, in words (empty: nothing known);
+            the leaderboard prints it beside every comparison of a measurement with a reported figure.
     """
 
     name: str
     image_resize: Literal["pil-bilinear", "cv2-linear", "float"]
     description: str
+    differences: str = ""
 
+
+# OpenCV's SIMD rounding cannot be reproduced to the bit in torch
+_CV2_DIFFERENCE = "input pixels within one uint8 step of OpenCV's resize, not bit-exact"
 
 #: Every reference pipeline a protocol may name. ``zoo`` is the one for protocols no publisher defines.
 REFERENCE_PIPELINES: dict[str, ReferencePipeline] = {
@@ -48,30 +54,36 @@ REFERENCE_PIPELINES: dict[str, ReferencePipeline] = {
             "pil-bilinear",
             "torchvision references/segmentation: PIL image resized (bilinear, antialiased) in uint8, then "
             "ToTensor and Normalize; zoo reproduces Pillow's kernel bit-exactly",
+            "the publisher scored on labels resized to 520 (nearest); zoo scores at each label's own size",
         ),
         ReferencePipeline(
             "nvlabs-segformer",
             "cv2-linear",
             "NVlabs SegFormer (mmseg 0.x + AlignedResize): mmcv.imrescale then mmcv.imresize to multiples of "
             "32, both cv2 bilinear in uint8; zoo reproduces cv2 within one uint8 step",
+            _CV2_DIFFERENCE,
         ),
         ReferencePipeline(
             "mmseg-1.x",
             "cv2-linear",
             "mmsegmentation 1.x: Resize(keep_ratio=True), one mmcv.imrescale (cv2 bilinear) in uint8; zoo "
             "reproduces cv2 within one uint8 step",
+            _CV2_DIFFERENCE,
         ),
         ReferencePipeline(
             "mmseg-0.x",
             "cv2-linear",
             "mmsegmentation 0.x: Resize(keep_ratio=True), one mmcv.imrescale (cv2 bilinear) in uint8, as 1.x; "
             "zoo reproduces cv2 within one uint8 step",
+            _CV2_DIFFERENCE,
         ),
         ReferencePipeline(
             "isl-org-dpt",
             "float",
             "isl-org/DPT run_segmentation.py: cv2.resize of the float image; zoo resizes the float image too "
             "(torch's bicubic kernel, not bit-exact with cv2's)",
+            "the float image resized with torch's bicubic kernel, not OpenCV's; logits resized bilinearly, "
+            "not bicubically",
         ),
         ReferencePipeline(
             "zoo", "float", "zoo's own: the float image resized once (no publisher's pipeline)"

@@ -7,6 +7,7 @@ comes from the rows or the caller, never from the clock).
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from zoo.leaderboard.tables import (
 )
 from zoo.registry import ModelEntry, Registry
 from zoo.results import ACCURACY
-from zoo.weights import WeightRecord
+from zoo.weights import REFERENCE_PIPELINES, WeightRecord
 
 DATASET_TITLES = {name: spec.title for name, spec in DATASETS.items()}
 NO_SPEED = "No speed measurements yet: the GPU run comes later."
@@ -352,12 +353,23 @@ def _not_ranked(ctx: Context, unranked: Sequence[tuple[Row, str]], title: str) -
     return lines + table(headers, body, "lllrrrlrlllll")
 
 
+def _reference_of(row: Row, weights: WeightRecord) -> str:
+    """The reference pipeline a row was measured as: its stored protocol's, else its weight record's."""
+    try:
+        stored = json.loads(row["protocol_json"]).get("reference")
+    except (TypeError, ValueError, AttributeError):
+        stored = None
+    return stored if stored in REFERENCE_PIPELINES else weights.protocol.reference
+
+
 def _versus(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> list[str]:
     body = []
+    references: set[str] = set()
     for row, not_ranked in zip(measured, why_not, strict=True):
         _, weights = _lookup(ctx, row["model"], row["weights"])
         if weights is None:
             continue
+        reference = _reference_of(row, weights)
         for metric in weights.reported:
             if metric.name not in ("mIoU", "pixel_acc") or not metric.dataset:
                 continue
@@ -370,6 +382,7 @@ def _versus(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> li
                 diff = fmt_diff(float(value) - metric.value) + (f" ({escape(why)})" if why else "")
             else:
                 diff = escape(why) if why else MISSING
+            references.add(reference)
             body.append([
                 escape(row["model"]), escape(row["weights"]), escape(row["protocol"]),
                 escape(_device(row)), escape(column), fmt_float(value),
@@ -387,7 +400,15 @@ def _versus(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> li
     ]
     headers = ["model", "weights", "protocol (measured)", "device", "metric", "measured", "reported",
                "difference (points)", "reported on", "citation"]  # fmt: skip
-    return lines + table(headers, body, "lllllrrlll")
+    lines += table(headers, body, "lllllrrlll")
+    differences = [
+        f"- {escape(name)}: {escape(REFERENCE_PIPELINES[name].differences)}"
+        for name in sorted(references)
+        if REFERENCE_PIPELINES[name].differences
+    ]
+    if differences:
+        lines += ["", "What zoo still does differently from the publisher's pipeline:", "", *differences]
+    return lines
 
 
 def _other_sets(other: Sequence[ReportedRow]) -> list[str]:
