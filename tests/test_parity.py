@@ -9,6 +9,8 @@ are predicted before comparing.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ from PIL import Image
 
 import zoo
 from zoo.errors import ProtocolVariantError
-from zoo.inference import network_input_size, predict_scores, preprocess
+from zoo.inference import network_input_size, predict_logits, predict_scores, preprocess, slide_windows
 from zoo.models.torchvision import TORCHVISION_PROTOCOL
 from zoo.registry import info
 from zoo.resize import cv2_bilinear, pil_bilinear
@@ -138,17 +140,20 @@ def _mmcv_rescale(image: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
 
 
-def _segformer_reference(image: np.ndarray, aligned: bool) -> torch.Tensor:
-    """NVlabs AlignedResize (aligned) or mmseg 1.x Resize(keep_ratio) of (2048, 512), then Normalize."""
-    resized = _mmcv_rescale(image, (2048, 512))
+def _segformer_reference(
+    image: np.ndarray, aligned: bool, protocol: EvalProtocol = SEGFORMER_ADE
+) -> torch.Tensor:
+    """NVlabs AlignedResize (aligned) or mmseg Resize(keep_ratio) to fit ``protocol.resize_size``, then
+    Normalize."""
+    resized = _mmcv_rescale(image, protocol.resize_size)
     if aligned:
         h, w = resized.shape[:2]
         size = (-(-w // 32) * 32, -(-h // 32) * 32)
         if size != (w, h):
             resized = cv2.resize(resized, size, interpolation=cv2.INTER_LINEAR)
     x = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
-    mean = torch.tensor(SEGFORMER_ADE.mean).view(3, 1, 1)
-    std = torch.tensor(SEGFORMER_ADE.std).view(3, 1, 1)
+    mean = torch.tensor(protocol.mean).view(3, 1, 1)
+    std = torch.tensor(protocol.std).view(3, 1, 1)
     return ((x - mean) / std).unsqueeze(0)
 
 
@@ -216,6 +221,95 @@ def test_segformer_input_and_predictions_match_the_reference(variant):
         got = predict_scores(model, [image], protocol)[0].argmax(0)
         assert len(expected.unique()) >= 3, "the calibrated model must predict several classes"
         assert (got != expected).float().mean() < 2e-3
+
+
+# ----------------------------------------------------------- slide inference: mmseg 0.x and NVlabs
+
+
+def _mmseg_slide_reference(model: torch.nn.Module, x: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
+    """mmseg 0.x ``EncoderDecoder.slide_inference``, as written there: windows of ``crop_size`` every
+    ``stride``, the last aligned to the border, each decoded unpadded and resized to its own size, summed
+    into a padded canvas, divided by the count of windows over each pixel."""
+    (h_crop, w_crop), (h_stride, w_stride) = protocol.crop_size, protocol.stride
+    _, _, h_img, w_img = x.shape
+    h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+    w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+    preds, count = None, torch.zeros((1, 1, h_img, w_img))
+    for h_idx in range(h_grids):
+        for w_idx in range(w_grids):
+            y1, x1 = h_idx * h_stride, w_idx * w_stride
+            y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
+            y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
+            crop = x[:, :, y1:y2, x1:x2]
+            with torch.no_grad():
+                logits = F.interpolate(model(crop), size=crop.shape[2:], mode="bilinear", align_corners=False)
+            preds = torch.zeros((1, logits.shape[1], h_img, w_img)) if preds is None else preds
+            preds += F.pad(logits, (x1, w_img - x2, y1, h_img - y2))
+            count[:, :, y1:y2, x1:x2] += 1
+    return preds / count
+
+
+def _slide_parity(
+    name: str, protocol: EvalProtocol, image: np.ndarray, label: np.ndarray, classes: int, **kwargs: object
+):
+    """zoo's input, logits and confusion matrix against the cv2 + mmseg slide reference on one image."""
+    reference = _segformer_reference(image, aligned=False, protocol=protocol)
+    x = preprocess(image, protocol)
+    assert x.shape == reference.shape
+    assert (x - reference).abs().max() <= 1.0 / min(protocol.std) + 1e-4  # cv2 within one uint8 step
+    windows = len(slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride))
+    assert windows >= 2, "the scaled protocol must overlap windows"
+    torch.manual_seed(0)
+    windows = [
+        reference[..., y1:y2, x1:x2]
+        for y1, y2, x1, x2 in slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride)
+    ]
+    # one batch: UPerNet's pooled 1x1 features need more than one value per channel in train mode
+    model = _calibrated(zoo.create(name, num_classes=classes, **kwargs), [torch.cat(windows)])
+    expected = F.interpolate(
+        _mmseg_slide_reference(model, reference, protocol),
+        size=label.shape,
+        mode="bilinear",
+        align_corners=False,
+    )[0]
+    got = predict_scores(model, [image], protocol, sizes=[label.shape])[0]
+    assert len(expected.argmax(0).unique()) >= 3, "the calibrated model must predict several classes"
+    # zoo decodes its own cv2-like input: logits agree as far as one uint8 step of input allows
+    assert (got.argmax(0) != expected.argmax(0)).float().mean() < 5e-3
+    # and on the reference's own input, zoo's window loop gives the reference's logits exactly
+    torch.testing.assert_close(
+        predict_logits(model, reference, protocol), _mmseg_slide_reference(model, reference, protocol)
+    )
+    confusion = _confusion(got.argmax(0), label, classes), _confusion(expected.argmax(0), label, classes)
+    assert np.abs(confusion[0] - confusion[1]).sum() <= 5e-3 * 2 * (label != 255).sum()
+
+
+@needs_real
+def test_mmseg_0x_upernet_convnext_slide_matches_the_reference():
+    """UPerNet-ConvNeXt's ADE20K protocol (mmseg 0.x: fit, then crop windows every 2/3 crop), at a
+    quarter of its sizes so that it runs in seconds; the code paths are those of the full sizes."""
+    record = next(w for w in info("upernet-tu-convnext_tiny").weights if w.tag == "ade20k").protocol
+    assert record.reference == "mmseg-0.x" and record.inference == "slide"
+    protocol = replace(record, resize_size=(512, 128), crop_size=(128, 128), stride=(85, 85))
+    root = REAL_DATA / "ADEChallengeData2016"
+    path = sorted((root / "images" / "validation").glob("*.jpg"))[0]
+    image = np.asarray(Image.open(path).convert("RGB"))
+    raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(np.int64)
+    label = np.where(raw == 0, 255, raw - 1)  # ADE20K's reduce_zero_label
+    # a narrow decoder keeps it fast; the pipeline under test is the same at any width
+    _slide_parity("upernet-tu-convnext_tiny", protocol, image, label, 150, decoder_channels=64)
+
+
+@needs_real
+def test_nvlabs_segformer_cityscapes_slide_matches_the_reference():
+    """SegFormer's Cityscapes protocol (fit (2048, 1024), 1024 windows every 768), at a quarter of its sizes."""
+    from zoo.datasets.cityscapes import Cityscapes
+
+    record = next(w for w in info("segformer-mit_b0").weights if w.tag == "cityscapes").protocol
+    assert record.reference == "nvlabs-segformer" and record.inference == "slide"
+    protocol = replace(record, resize_size=(512, 256), crop_size=(256, 256), stride=(192, 192))
+    image, label, _ = Cityscapes(REAL_DATA / "cityscapes", split="val")[0]
+    _slide_parity("segformer-mit_b0", protocol, image, label.astype(np.int64), 19)
 
 
 # -------------------------------------------------------------------------------------- variants
