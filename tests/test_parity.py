@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import reference_pipelines as refs
 import torch
 import torch.nn.functional as F
 from layouts import REAL_DATA
@@ -49,33 +50,6 @@ def _ade_images(count: int = 2) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))[:count]]
 
 
-def _calibrated(model: torch.nn.Module, inputs: list[torch.Tensor]) -> torch.nn.Module:
-    """``model`` with BatchNorm statistics re-estimated on ``inputs`` (so its predictions vary)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # a cumulative average over the images
-    model.train()
-    with torch.no_grad():
-        for x in inputs:
-            model(x)
-    return model.eval()
-
-
-def _logits(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    with torch.no_grad():
-        out = model(x)
-    out = out["out"] if isinstance(out, dict) else out
-    return F.interpolate(out, size=size, mode="bilinear", align_corners=False)[0]
-
-
-def _confusion(pred: torch.Tensor, label: np.ndarray, num_classes: int) -> np.ndarray:
-    label = torch.from_numpy(label)
-    keep = label != 255
-    index = label[keep] * num_classes + pred[keep]
-    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes).numpy()
-
-
 # ------------------------------------------------------------------------------------------ kernels
 
 
@@ -101,16 +75,8 @@ def test_cv2_bilinear_is_within_one_uint8_step_of_opencv(size):
 
 
 def _torchvision_reference(image: np.ndarray) -> torch.Tensor:
-    """references/segmentation SegmentationPresetEval(520): PIL resize, ToTensor, Normalize."""
-    pil = Image.fromarray(image)
-    w, h = pil.size
-    short = 520
-    size = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
-    resized = np.asarray(pil.resize(size[::-1], Image.BILINEAR))
-    x = torch.from_numpy(resized.copy()).permute(2, 0, 1).float().div(255)
-    mean = torch.tensor(TORCHVISION_PROTOCOL.mean).view(3, 1, 1)
-    std = torch.tensor(TORCHVISION_PROTOCOL.std).view(3, 1, 1)
-    return ((x - mean) / std).unsqueeze(0)
+    p = TORCHVISION_PROTOCOL
+    return refs.torchvision_input(image, p.resize_size[0], p.mean, p.std)
 
 
 @needs_real
@@ -120,59 +86,30 @@ def test_torchvision_input_logits_and_confusion_match_the_reference():
     for (image, _), reference in zip(samples, references, strict=True):
         assert torch.equal(preprocess(image, TORCHVISION_PROTOCOL), reference)
     torch.manual_seed(0)
-    model = _calibrated(zoo.create("lraspp-mobilenet_v3_large", num_classes=21), references)
+    model = refs.calibrated(zoo.create("lraspp-mobilenet_v3_large", num_classes=21), references)
     for (image, label), reference in zip(samples, references, strict=True):
-        expected = _logits(model, reference, label.shape)
+        expected = refs.to_label_size(refs.model_logits(model, reference), label.shape)
         got = predict_scores(model, [image], TORCHVISION_PROTOCOL, sizes=[label.shape])[0]
         assert len(expected.argmax(0).unique()) >= 3, "the calibrated model must predict several classes"
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
-        assert np.array_equal(_confusion(got.argmax(0), label, 21), _confusion(expected.argmax(0), label, 21))
+        assert np.array_equal(
+            refs.confusion(got.argmax(0), label, 21), refs.confusion(expected.argmax(0), label, 21)
+        )
 
 
 # --------------------------------------------------------------------- NVlabs SegFormer, mmseg 1.x
 
 
-def _mmcv_rescale(image: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
-    """mmcv.imrescale(image, scale) with the cv2 backend: keep the ratio, fit into (long, short)."""
-    h, w = image.shape[:2]
-    factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
-    size = (int(w * factor + 0.5), int(h * factor + 0.5))
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-
-
 def _segformer_reference(
     image: np.ndarray, aligned: bool, protocol: EvalProtocol = SEGFORMER_ADE
 ) -> torch.Tensor:
-    """NVlabs AlignedResize (aligned) or mmseg Resize(keep_ratio) to fit ``protocol.resize_size``, then
-    Normalize."""
-    resized = _mmcv_rescale(image, protocol.resize_size)
-    if aligned:
-        h, w = resized.shape[:2]
-        size = (-(-w // 32) * 32, -(-h // 32) * 32)
-        if size != (w, h):
-            resized = cv2.resize(resized, size, interpolation=cv2.INTER_LINEAR)
-    x = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
-    mean = torch.tensor(protocol.mean).view(3, 1, 1)
-    std = torch.tensor(protocol.std).view(3, 1, 1)
-    return ((x - mean) / std).unsqueeze(0)
+    """NVlabs AlignedResize (aligned) or mmseg Resize(keep_ratio) to fit ``protocol.resize_size``."""
+    return refs.mmseg_input(image, protocol.resize_size, protocol.mean, protocol.std, 32 if aligned else None)
 
 
 def _segformer_head_reference(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Logits as mmseg's ``SegformerHead`` and ``EncoderDecoder`` compute them, from smp's modules.
-
-    Every MiT stage is resized to the first stage's own size (``ceil(H / 4)``: the stride-4 patch embedding
-    pads by 3), fused, classified, resized to the network input, then to the image (``align_corners=False``).
-    """
-    with torch.no_grad():
-        stages = model.encoder(x)[2:]  # MiT's features: the input, an empty stride-2 slot, then 4 stages
-        first = stages[0].shape[-2:]
-        resized = [
-            F.interpolate(mlp(feature), size=first, mode="bilinear", align_corners=False)
-            for mlp, feature in zip(model.decoder.mlp_stage, stages[::-1], strict=True)
-        ]
-        logits = model.segmentation_head[0](model.decoder.fuse_stage(torch.cat(resized, dim=1)))
-        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[0]
+    """Logits as mmseg's ``SegformerHead`` and ``EncoderDecoder`` compute them, at the image's ``size``."""
+    return refs.to_label_size(refs.segformer_head_logits(model, x), size)
 
 
 def test_segformer_runs_at_any_input_size_as_its_reference():
@@ -207,7 +144,7 @@ def test_segformer_input_and_predictions_match_the_reference(variant):
     references = [_segformer_reference(image, aligned=variant != "mmseg") for image in images]
     one_step = 1.0 / min(SEGFORMER_ADE.std)
     torch.manual_seed(0)
-    model = _calibrated(zoo.create("segformer-mit_b0", num_classes=150), references)
+    model = refs.calibrated(zoo.create("segformer-mit_b0", num_classes=150), references)
     for image, reference in zip(images, references, strict=True):
         x = preprocess(image, protocol)
         assert x.shape == reference.shape
@@ -227,26 +164,9 @@ def test_segformer_input_and_predictions_match_the_reference(variant):
 
 
 def _mmseg_slide_reference(model: torch.nn.Module, x: torch.Tensor, protocol: EvalProtocol) -> torch.Tensor:
-    """mmseg 0.x ``EncoderDecoder.slide_inference``, as written there: windows of ``crop_size`` every
-    ``stride``, the last aligned to the border, each decoded unpadded and resized to its own size, summed
-    into a padded canvas, divided by the count of windows over each pixel."""
-    (h_crop, w_crop), (h_stride, w_stride) = protocol.crop_size, protocol.stride
-    _, _, h_img, w_img = x.shape
-    h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
-    w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
-    preds, count = None, torch.zeros((1, 1, h_img, w_img))
-    for h_idx in range(h_grids):
-        for w_idx in range(w_grids):
-            y1, x1 = h_idx * h_stride, w_idx * w_stride
-            y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
-            y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
-            crop = x[:, :, y1:y2, x1:x2]
-            with torch.no_grad():
-                logits = F.interpolate(model(crop), size=crop.shape[2:], mode="bilinear", align_corners=False)
-            preds = torch.zeros((1, logits.shape[1], h_img, w_img)) if preds is None else preds
-            preds += F.pad(logits, (x1, w_img - x2, y1, h_img - y2))
-            count[:, :, y1:y2, x1:x2] += 1
-    return preds / count
+    return refs.mmseg_slide(
+        lambda crop: refs.model_logits(model, crop), x, protocol.crop_size, protocol.stride
+    )
 
 
 def _slide_parity(
@@ -265,7 +185,7 @@ def _slide_parity(
         for y1, y2, x1, x2 in slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride)
     ]
     # one batch: UPerNet's pooled 1x1 features need more than one value per channel in train mode
-    model = _calibrated(zoo.create(name, num_classes=classes, **kwargs), [torch.cat(windows)])
+    model = refs.calibrated(zoo.create(name, num_classes=classes, **kwargs), [torch.cat(windows)])
     expected = F.interpolate(
         _mmseg_slide_reference(model, reference, protocol),
         size=label.shape,
@@ -280,7 +200,10 @@ def _slide_parity(
     torch.testing.assert_close(
         predict_logits(model, reference, protocol), _mmseg_slide_reference(model, reference, protocol)
     )
-    confusion = _confusion(got.argmax(0), label, classes), _confusion(expected.argmax(0), label, classes)
+    confusion = (
+        refs.confusion(got.argmax(0), label, classes),
+        refs.confusion(expected.argmax(0), label, classes),
+    )
     assert np.abs(confusion[0] - confusion[1]).sum() <= 5e-3 * 2 * (label != 255).sum()
 
 

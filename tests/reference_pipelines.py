@@ -1,0 +1,158 @@
+"""The publishers' evaluation pipelines, rebuilt independently of zoo from their documented rules.
+
+Used by ``tests/test_parity.py`` and ``scripts/parity_table.py``. Each function is written from the
+reference's own code (named in its docstring), with the library the reference uses for the step (Pillow,
+OpenCV), and never calls zoo: a comparison with zoo can then fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+def calibrated(model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> torch.nn.Module:
+    """``model`` with BatchNorm statistics re-estimated on ``inputs`` (train mode), back in eval mode.
+
+    Random weights predict one class almost everywhere, which would make any comparison pass; calibrated
+    ones predict several, with margins small enough that a pipeline difference shows.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the inputs
+    model.train()
+    with torch.no_grad():
+        for x in inputs:
+            model(x)
+    return model.eval()
+
+
+def normalized(
+    image: np.ndarray, mean: Sequence[float], std: Sequence[float], value_scale: float
+) -> torch.Tensor:
+    """``(1, 3, H, W)`` float32 of a uint8 RGB ``image``: scaled to ``value_scale``, then ``(x - mean) / std``."""
+    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)  # a copy: PIL arrays are read-only
+    x = x / 255.0 if value_scale == 1.0 else x
+    return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)).unsqueeze(0)
+
+
+def torchvision_input(
+    image: np.ndarray, short: int, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """torchvision ``references/segmentation`` ``SegmentationPresetEval``: PIL resize of the shorter side to
+    ``short`` (bilinear, antialiased), ``ToTensor``, ``Normalize``."""
+    pil = Image.fromarray(image)
+    w, h = pil.size
+    size = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    resized = np.asarray(pil.resize(size[::-1], Image.BILINEAR))
+    return normalized(resized, mean, std, 1.0)
+
+
+def mmcv_rescale(image: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
+    """``mmcv.imrescale(image, scale)`` with the cv2 backend: keep the ratio, fit into ``(long, short)``."""
+    import cv2
+
+    h, w = image.shape[:2]
+    factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
+    size = (int(w * factor + 0.5), int(h * factor + 0.5))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
+def mmseg_input(
+    image: np.ndarray,
+    scale: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    aligned_to: int | None = None,
+) -> torch.Tensor:
+    """mmseg's ``Resize(scale, keep_ratio=True)`` (one ``mmcv.imrescale``), then ``Normalize``; with
+    ``aligned_to``, NVlabs SegFormer's ``AlignedResize``: a second ``mmcv.imresize`` of each side up to a
+    multiple of it."""
+    import cv2
+
+    resized = mmcv_rescale(image, scale)
+    if aligned_to:
+        h, w = resized.shape[:2]
+        size = (-(-w // aligned_to) * aligned_to, -(-h // aligned_to) * aligned_to)
+        if size != (w, h):
+            resized = cv2.resize(resized, size, interpolation=cv2.INTER_LINEAR)
+    return normalized(resized, mean, std, 255.0)
+
+
+def segformer_head_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits at ``x``'s size as mmseg's ``SegformerHead`` computes them, from smp's SegFormer modules.
+
+    Every MiT stage is resized to the first stage's own size (``ceil(H / 4)``: the stride-4 patch embedding
+    pads by 3), fused, classified, then resized to the input (``align_corners=False``).
+    """
+    with torch.no_grad():
+        stages = model.encoder(x)[2:]  # MiT's features: the input, an empty stride-2 slot, then 4 stages
+        first = stages[0].shape[-2:]
+        resized = [
+            F.interpolate(mlp(feature), size=first, mode="bilinear", align_corners=False)
+            for mlp, feature in zip(model.decoder.mlp_stage, stages[::-1], strict=True)
+        ]
+        logits = model.segmentation_head[0](model.decoder.fuse_stage(torch.cat(resized, dim=1)))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def mmseg_slide(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    crop_size: tuple[int, int],
+    stride: tuple[int, int],
+) -> torch.Tensor:
+    """mmseg 0.x ``EncoderDecoder.slide_inference``, as written there: windows of ``crop_size`` every
+    ``stride``, the last aligned to the border, each decoded unpadded (``decode`` returns logits at the
+    window's size), summed into a padded canvas, divided by the count of windows over each pixel."""
+    (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
+    _, _, h_img, w_img = x.shape
+    h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+    w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+    preds, count = None, torch.zeros((1, 1, h_img, w_img))
+    for h_idx in range(h_grids):
+        for w_idx in range(w_grids):
+            y1, x1 = h_idx * h_stride, w_idx * w_stride
+            y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
+            y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
+            with torch.no_grad():
+                logits = decode(x[:, :, y1:y2, x1:x2])
+            preds = torch.zeros((1, logits.shape[1], h_img, w_img)) if preds is None else preds
+            preds += F.pad(logits, (x1, w_img - x2, y1, h_img - y2))
+            count[:, :, y1:y2, x1:x2] += 1
+    return preds / count
+
+
+def model_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits on ``x``, resized to ``x``'s size (``align_corners=False``), as mmseg's
+    ``encode_decode`` and torchvision's models do."""
+    with torch.no_grad():
+        out = model(x)
+    out = out["out"] if isinstance(out, dict) else out
+    return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def to_label_size(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(C, H, W)`` logits at the ground truth's size: mmseg's final resize to ``ori_shape``."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[0]
+
+
+def confusion(pred: torch.Tensor, label: np.ndarray, num_classes: int) -> np.ndarray:
+    """``num_classes x num_classes`` counts (row: ground truth, column: prediction); 255 ignored."""
+    label = torch.from_numpy(np.asarray(label, dtype=np.int64))
+    keep = label != 255
+    index = label[keep] * num_classes + pred[keep]
+    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes).numpy()
+
+
+def miou(matrix: np.ndarray) -> float:
+    """Mean IoU in percent over the classes present in prediction or ground truth (mmseg's nanmean)."""
+    intersection = np.diag(matrix).astype(float)
+    union = matrix.sum(0) + matrix.sum(1) - intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nanmean(intersection / np.where(union > 0, union, np.nan)) * 100)
