@@ -458,7 +458,7 @@ def evaluate_models(args: argparse.Namespace) -> int:
         dist.close()
     if dist.is_main:
         _print_results(outcome.rows, args.dataset, outcome.results)
-        _print_failures(outcome.failures)
+        _print_failures(outcome.failure_report())
     return 1 if outcome.failures else 0
 
 
