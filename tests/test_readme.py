@@ -256,6 +256,8 @@ def _python_downloads(source: str) -> list[int]:
 
 
 def _check_markers(example: Example) -> None:
+    """Fails unless each marker names known needs, each zoo command line parses, and each line that downloads
+    is marked ``network`` (run for every example, marked or not)."""
     for line, needs in example.needs.items():
         unknown = [need for need in needs if not NEED.fullmatch(need)]
         assert not unknown, (
