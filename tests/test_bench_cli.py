@@ -177,6 +177,22 @@ def test_failures_are_reported_and_the_sweep_goes_on(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "r.csv")["model"].tolist() == ["oracle-position"]
 
 
+def test_a_pattern_of_models_without_weights_is_one_line_and_the_others_still_run(tmp_path, capsys):
+    write_voc(tmp_path / "data")
+    lacking = zoo.list_models("unet-*")
+    code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu",
+                 "--models", "unet-*", "no_such-model", "oracle-position",
+                 "--results", str(tmp_path / "r.csv")])  # fmt: skip
+    failed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("failed ")]
+    assert code == 1 and len(lacking) > 3
+    assert failed[0] == (
+        f"failed {len(lacking)} of the {len(lacking) + 2} models named: no weights for voc ({', '.join(lacking[:3])} "
+        f"and {len(lacking) - 3} more); --allow-untrained evaluates them anyway"
+    )
+    assert len(failed) == 2 and "unknown model 'no_such-model'" in failed[1]  # other failures keep their line
+    assert pd.read_csv(tmp_path / "r.csv")["model"].tolist() == ["oracle-position"]
+
+
 def test_a_missing_dataset_root_is_a_clear_error(tmp_path, capsys):
     code = main(["--dataset", "voc", "--data-root", str(tmp_path / "nowhere"), "--models", "oracle-position",
                  "--results", str(tmp_path / "r.csv")])  # fmt: skip

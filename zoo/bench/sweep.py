@@ -173,6 +173,31 @@ class SweepOutcome:
     unsaved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     #: rows the store already held and that were skipped (``resume``) or replaced (``overwrite``)
     already_stored: int = 0
+    #: the models of ``failures`` that have no weights for the dataset (or the tag asked for), in order
+    without_weights: list[str] = field(default_factory=list)
+    #: which weights they lack: ``for voc`` or ``tagged 'coco_voc'``
+    wanted: str = ""
+    #: how many models the sweep (this shard of it) named
+    planned: int = 0
+
+    def failure_report(self) -> list[tuple[str, str]]:
+        """``failures`` as a person reads them: one ``(name, reason)`` each, except that the models without
+        weights share one line when there are several (a pattern such as ``'unet-*'`` names dozens that have
+        none, and a line each would bury the failures that matter), placed first.
+
+        Returns:
+            ``(what failed, why)`` pairs, for lines such as ``failed NAME: REASON``.
+        """
+        if len(self.without_weights) < 2:
+            return list(self.failures)
+        names = self.without_weights
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        summary = (
+            f"{len(names)} of the {self.planned} models named",
+            f"no weights {self.wanted} ({shown}); --allow-untrained evaluates them anyway",
+        )
+        grouped = set(names)
+        return [summary, *(failure for failure in self.failures if failure[0] not in grouped)]
 
 
 @dataclass
@@ -189,6 +214,8 @@ class Job:
     checkpoint_protocol: EvalProtocol | None = None
     #: a named variant of the published protocol (``--protocol mmseg``), see :func:`zoo.weights.protocol_variant`
     variant: str | None = None
+    #: the reason it cannot run is that the entry has no weights for the dataset (or the tag asked for)
+    without_weights: bool = False
 
     @property
     def weights_label(self) -> str:
@@ -230,7 +257,9 @@ def plan_jobs(
             continue
         chosen = tagged or _weights_for(entry, dataset, weights)
         if chosen is None and not allow_untrained:
-            jobs.append(Job(name, entry, error=_no_weights_message(entry, dataset, weights)))
+            jobs.append(
+                Job(name, entry, error=_no_weights_message(entry, dataset, weights), without_weights=True)
+            )
         elif chosen is not None and chosen.dataset != dataset:
             jobs.append(
                 Job(
@@ -325,8 +354,12 @@ def _weights_for(entry: ModelEntry, dataset: str, tag: str | None) -> WeightReco
     return next((w for w in entry.weights if w.dataset == dataset), None)
 
 
+def _wanted(dataset: str, tag: str | None) -> str:
+    return f"tagged {tag!r}" if tag else f"for {dataset}"
+
+
 def _no_weights_message(entry: ModelEntry, dataset: str, tag: str | None) -> str:
-    wanted = f"tagged {tag!r}" if tag else f"for {dataset}"
+    wanted = _wanted(dataset, tag)
     have = ", ".join(f"{w.tag} ({w.dataset})" for w in entry.weights) or "none"
     return f"{entry.name} has no weights {wanted} (it has: {have}); --allow-untrained evaluates it anyway"
 
@@ -473,7 +506,13 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
             raise
         raise ZooError(str(error)) from None
     env_id = environment_id(env)
-    outcome = SweepOutcome(failures=[(job.name, job.error) for job in jobs if job.error], results=results)
+    outcome = SweepOutcome(
+        failures=[(job.name, job.error) for job in jobs if job.error],
+        results=results,
+        without_weights=[job.name for job in jobs if job.without_weights],
+        wanted=_wanted(options.dataset, options.weights),
+        planned=len(jobs),
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip

@@ -49,7 +49,7 @@ EVAL_EPILOG = """examples:
 SPEED_EPILOG = """examples:
   zoo-bench speed --models 'deeplabv3plus-resnet101' 'segformer-mit_b*' --dataset ade20k \\
       --batch-sizes 1,8,32 --dtype bf16 --channels-last --compile max-autotune
-  zoo-bench speed --models 'unet-resnet18' --device cpu --size 256x256
+  zoo-bench speed --models unet-resnet18 --device cpu --size 64x64 --threads 1       # a quick CPU check
 """
 RESUME_HINT = "the rows written so far are complete; rerun with --resume"
 THREADS_HELP = (
@@ -458,7 +458,7 @@ def evaluate_models(args: argparse.Namespace) -> int:
         dist.close()
     if dist.is_main:
         _print_results(outcome.rows, args.dataset, outcome.results)
-        _print_failures(outcome.failures)
+        _print_failures(outcome.failure_report())
     return 1 if outcome.failures else 0
 
 
