@@ -183,14 +183,39 @@ def test_a_pattern_of_models_without_weights_is_one_line_and_the_others_still_ru
     code = main(["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu",
                  "--models", "unet-*", "no_such-model", "oracle-position",
                  "--results", str(tmp_path / "r.csv")])  # fmt: skip
-    failed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("failed ")]
-    assert code == 1 and len(lacking) > 3
-    assert failed[0] == (
-        f"failed {len(lacking)} of the {len(lacking) + 2} models named: no weights for voc ({', '.join(lacking[:3])} "
-        f"and {len(lacking) - 3} more); --allow-untrained evaluates them anyway"
-    )
-    assert len(failed) == 2 and "unknown model 'no_such-model'" in failed[1]  # other failures keep their line
+    err = capsys.readouterr().err.splitlines()
+    failed = [line for line in err if line.startswith("failed ")]
+    skipped = [line for line in err if line.startswith("skipped ")]
+    assert code == 1 and len(lacking) > 3  # the unknown model fails the sweep
+    assert skipped == [
+        f"skipped {len(lacking)} of the {len(lacking) + 2} models: matched by a pattern, without weights for voc "
+        f"({', '.join(lacking[:3])} and {len(lacking) - 3} more); --allow-untrained evaluates them anyway"
+    ]
+    assert len(failed) == 1 and "unknown model 'no_such-model'" in failed[0]  # other failures keep their line
     assert pd.read_csv(tmp_path / "r.csv")["model"].tolist() == ["oracle-position"]
+
+
+def test_entries_a_pattern_matched_without_weights_are_skipped_not_failed(tmp_path, capsys):
+    """``--models '*'`` names hundreds of entries without weights for the dataset: not applicable, so the
+    sweep of the others succeeds (a job array can check each job's exit code)."""
+    write_voc(tmp_path / "data")
+    args = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu"]
+    code = main([*args, "--models", "unet-resnet1*", "oracle-*", "--results", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err
+    assert code == 0 and "skipped " in err and "failed" not in err
+    assert "oracle-position" in pd.read_csv(tmp_path / "r.csv")["model"].tolist()
+
+
+def test_a_pattern_with_nothing_to_run_still_fails_and_named_models_are_never_skipped(tmp_path, capsys):
+    write_voc(tmp_path / "data")
+    args = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu"]
+    matched = len(zoo.list_models("unet-resnet1*"))
+    assert main([*args, "--models", "unet-resnet1*", "--results", str(tmp_path / "a.csv")]) == 1
+    assert f"failed {matched} of the {matched} models named: no weights for voc" in capsys.readouterr().err
+    code = main([*args, "--models", "unet-resnet18", "oracle-position", "--results", str(tmp_path / "b.csv")])
+    assert (
+        code == 1 and "failed unet-resnet18: unet-resnet18 has no weights for voc" in capsys.readouterr().err
+    )
 
 
 def test_a_missing_dataset_root_is_a_clear_error(tmp_path, capsys):

@@ -173,17 +173,28 @@ class SweepOutcome:
     unsaved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     #: rows the store already held and that were skipped (``resume``) or replaced (``overwrite``)
     already_stored: int = 0
-    #: the models of ``failures`` that have no weights for the dataset (or the tag asked for), in order
+    #: models a wildcard pattern matched that have no weights for the dataset (or the tag asked for): not
+    #: applicable, so neither run nor counted as failures (``--models '*'`` would otherwise always fail)
+    skipped: list[str] = field(default_factory=list)
+    #: the models of ``failures`` named one by one that have no weights for the dataset, in order
     without_weights: list[str] = field(default_factory=list)
     #: which weights they lack: ``for voc`` or ``tagged 'coco_voc'``
     wanted: str = ""
     #: how many models the sweep (this shard of it) named
     planned: int = 0
 
+    def skip_report(self) -> str | None:
+        """One line for :attr:`skipped` (``None`` when there are none)."""
+        if not self.skipped:
+            return None
+        return (
+            f"skipped {len(self.skipped)} of the {self.planned} models: matched by a pattern, without weights "
+            f"{self.wanted} ({_first_three(self.skipped)}); --allow-untrained evaluates them anyway"
+        )
+
     def failure_report(self) -> list[tuple[str, str]]:
         """``failures`` as a person reads them: one ``(name, reason)`` each, except that the models without
-        weights share one line when there are several (a pattern such as ``'unet-*'`` names dozens that have
-        none, and a line each would bury the failures that matter), placed first.
+        weights share one line when there are several, placed first.
 
         Returns:
             ``(what failed, why)`` pairs, for lines such as ``failed NAME: REASON``.
@@ -191,13 +202,16 @@ class SweepOutcome:
         if len(self.without_weights) < 2:
             return list(self.failures)
         names = self.without_weights
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         summary = (
             f"{len(names)} of the {self.planned} models named",
-            f"no weights {self.wanted} ({shown}); --allow-untrained evaluates them anyway",
+            f"no weights {self.wanted} ({_first_three(names)}); --allow-untrained evaluates them anyway",
         )
         grouped = set(names)
         return [summary, *(failure for failure in self.failures if failure[0] not in grouped)]
+
+
+def _first_three(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 @dataclass
@@ -216,6 +230,8 @@ class Job:
     variant: str | None = None
     #: the reason it cannot run is that the entry has no weights for the dataset (or the tag asked for)
     without_weights: bool = False
+    #: named by a wildcard pattern (``'unet-*'``), not one by one
+    matched: bool = False
 
     @property
     def weights_label(self) -> str:
@@ -249,6 +265,7 @@ def plan_jobs(
     """One :class:`Job` per model the patterns name: its entry and weights, or why it cannot run (an unknown
     name, no weights for ``dataset``, weights for another label space)."""
     jobs = []
+    named = {m for m in models if not any(c in m for c in "*?[")}
     for name in registry.expand(models):
         try:
             entry, tagged = registry.resolve(name)
@@ -257,9 +274,8 @@ def plan_jobs(
             continue
         chosen = tagged or _weights_for(entry, dataset, weights)
         if chosen is None and not allow_untrained:
-            jobs.append(
-                Job(name, entry, error=_no_weights_message(entry, dataset, weights), without_weights=True)
-            )
+            message = _no_weights_message(entry, dataset, weights)
+            jobs.append(Job(name, entry, error=message, without_weights=True, matched=name not in named))
         elif chosen is not None and chosen.dataset != dataset:
             jobs.append(
                 Job(
@@ -506,10 +522,15 @@ def run_sweep(options: SweepOptions, *, console=None, dist=None) -> SweepOutcome
             raise
         raise ZooError(str(error)) from None
     env_id = environment_id(env)
+    skipped = [job for job in jobs if job.without_weights and job.matched]
+    if len(skipped) == len(jobs) and not options.shard:
+        skipped = []  # nothing at all can run: that is a failure, not a skip (a shard may have nothing to do)
+    skipped_names = {job.name for job in skipped}
     outcome = SweepOutcome(
-        failures=[(job.name, job.error) for job in jobs if job.error],
+        failures=[(job.name, job.error) for job in jobs if job.error and job.name not in skipped_names],
         results=results,
-        without_weights=[job.name for job in jobs if job.without_weights],
+        skipped=[job.name for job in skipped],
+        without_weights=[job.name for job in jobs if job.without_weights and job.name not in skipped_names],
         wanted=_wanted(options.dataset, options.weights),
         planned=len(jobs),
     )

@@ -458,6 +458,8 @@ def evaluate_models(args: argparse.Namespace) -> int:
         dist.close()
     if dist.is_main:
         _print_results(outcome.rows, args.dataset, outcome.results)
+        if outcome.skip_report():
+            say(outcome.skip_report(), stderr=True)
         _print_failures(outcome.failure_report())
     return 1 if outcome.failures else 0
 
