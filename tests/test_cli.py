@@ -43,6 +43,7 @@ def test_info_shows_provenance_and_labels_reported_numbers(capsys):
     assert "smp:deeplabv3-resnet101" in flat  # the shadowed family is named
     assert "586e9e4e" in flat and "prefix" in flat
     assert "67.4 on COCO-val2017-VOC-labels" in flat and "reported by publisher" in flat
+    assert "differs from it" in flat and "resized to 520 (nearest)" in flat  # beside its reference
 
 
 def test_info_flags_unverified_and_unpinned_weights(capsys):

@@ -152,6 +152,8 @@ def _weights_table(entry: ModelEntry, record: WeightRecord):
         ),
     )
     table.add_row("reference", _text(f"{protocol.reference}: {protocol.pipeline.description}"))
+    if protocol.pipeline.differences:
+        table.add_row("differs from it", _text(protocol.pipeline.differences))
     for metric in record.reported:
         where = f" on {metric.dataset}" if metric.dataset else ""
         note = f", {metric.note}" if metric.note else ""
