@@ -4,6 +4,7 @@ VOC, Cityscapes and ADE20K layouts, with its weights fetched from a Hub stand-in
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -413,3 +414,18 @@ def test_a_binary_checkpoint_of_one_output_channel_is_scored_on_a_two_class_fold
     assert row["weights"] == "checkpoint" and "sigmoid" in row["notes"]
     assert main(["--dataset", "voc", "--models", "x", "--checkpoint-classes", "1"]) == 2
     assert "--checkpoint-classes" in capsys.readouterr().err
+
+
+def test_a_protocol_variant_applies_to_a_checkpoint_evaluated_with_a_published_protocol(tmp_path, capsys):
+    """``--checkpoint --protocol-from segformer-mit_b0.ade20k --protocol mmseg`` evaluates with mmseg 1.x's
+    keep-ratio resize, and the row says so (it once ran NVlabs' aligned resize and said that)."""
+    write_ade20k(tmp_path / "data")
+    torch.manual_seed(0)
+    torch.save(zoo.create("segformer-mit_b0", num_classes=150).state_dict(), tmp_path / "best.pth")
+    argv = ["--dataset", "ade20k", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--models",
+            "segformer-mit_b0", "--checkpoint", str(tmp_path / "best.pth"), "--protocol-from",
+            "segformer-mit_b0.ade20k", "--protocol", "mmseg", "--results", str(tmp_path / "r.csv")]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    row = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    assert row["protocol"] == "ss whole 512 keep-ratio"
+    assert json.loads(row["protocol_json"])["reference"] == "mmseg-1.x"

@@ -243,8 +243,8 @@ class Job:
     @property
     def protocol(self) -> EvalProtocol:
         """How this job's images are prepared and predicted."""
-        if self.checkpoint_protocol is not None:
-            return self.checkpoint_protocol
+        if self.checkpoint_protocol is not None:  # --protocol applies to a --protocol-from protocol too
+            return protocol_variant(self.checkpoint_protocol, self.variant)
         if self.weights is None:
             return _untrained_protocol()
         return protocol_variant(self.weights.protocol, self.variant)
