@@ -36,7 +36,9 @@ def normalized(
     image: np.ndarray, mean: Sequence[float], std: Sequence[float], value_scale: float
 ) -> torch.Tensor:
     """``(1, 3, H, W)`` float32 of a uint8 RGB ``image``: scaled to ``value_scale``, then ``(x - mean) / std``."""
-    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)  # a copy: PIL arrays are read-only
+    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(
+        2, 0, 1
+    )  # a copy: PIL arrays are read-only
     x = x / 255.0 if value_scale == 1.0 else x
     return ((x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)).unsqueeze(0)
 
