@@ -84,7 +84,9 @@ def mmseg_input(
     return normalized(resized, mean, std, 255.0)
 
 
-def dpt_size(height: int, width: int, net: tuple[int, int] = (480, 480), multiple_of: int = 32) -> tuple[int, int]:
+def dpt_size(
+    height: int, width: int, net: tuple[int, int] = (480, 480), multiple_of: int = 32
+) -> tuple[int, int]:
     """``(h, w)`` of isl-org/DPT ``dpt/transforms.py`` ``Resize(net_w, net_h, keep_aspect_ratio=True,
     ensure_multiple_of=multiple_of, resize_method="minimal").get_size``, as written there: the scale closer to
     1 of ``net_h / height`` and ``net_w / width`` is kept for both sides, each rounded with ``np.round`` (half

@@ -245,7 +245,9 @@ def _ade_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
     root = REAL_DATA / "ADEChallengeData2016"
     pairs = []
     for path in sorted((root / "images" / "validation").glob("*.jpg")):
-        raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(np.int64)
+        raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(
+            np.int64
+        )
         pairs.append((np.asarray(Image.open(path).convert("RGB")), np.where(raw == 0, 255, raw - 1)))
     return pairs
 
@@ -253,7 +255,11 @@ def _ade_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 def test_dpt_resize_rule_is_the_references_minimal_rule():
     """Every size up to 1500 a side against DPT's ``Resize.get_size``, both sides, at the record's (480, 32);
     sizes DPT itself cannot resize (a side rounded to 0) are left out."""
-    sizes = [(h, w) for h in range(1, 1501, 7) for w in range(1, 1501, 11)] + [(512, 683), (364, 500), (300, 400)]
+    sizes = [(h, w) for h in range(1, 1501, 7) for w in range(1, 1501, 11)] + [
+        (512, 683),
+        (364, 500),
+        (300, 400),
+    ]
     compared = 0
     for height, width in sizes:
         expected = refs.dpt_size(height, width)
@@ -304,7 +310,9 @@ def test_dpt_logits_and_confusion_match_the_reference():
     assert len(expected.argmax(0).unique()) >= 3, "the calibrated model must predict several classes"
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     assert (got.argmax(0) != expected.argmax(0)).float().mean() < 1e-4
-    assert np.array_equal(refs.confusion(got.argmax(0), label, 150), refs.confusion(expected.argmax(0), label, 150))
+    assert np.array_equal(
+        refs.confusion(got.argmax(0), label, 150), refs.confusion(expected.argmax(0), label, 150)
+    )
     # bilinear logits, as zoo resized them before, would not pass: the comparison can fail
     bilinear = F.interpolate(out, size=label.shape, mode="bilinear", align_corners=False)[0]
     assert (bilinear.argmax(0) != expected.argmax(0)).float().mean() > 1e-3
