@@ -24,7 +24,7 @@ from zoo.errors import ProtocolVariantError
 from zoo.inference import network_input_size, predict_logits, predict_scores, preprocess, slide_windows
 from zoo.models.torchvision import TORCHVISION_PROTOCOL
 from zoo.registry import info
-from zoo.resize import cv2_bilinear, pil_bilinear
+from zoo.resize import cv2_bilinear, cv2_cubic, pil_bilinear
 from zoo.weights import EvalProtocol, protocol_variant
 
 cv2 = pytest.importorskip("cv2")
@@ -71,6 +71,15 @@ def test_cv2_bilinear_is_within_one_uint8_step_of_opencv(size):
     got = cv2_bilinear(torch.from_numpy(image.copy()), size).numpy().astype(np.int64)
     assert np.abs(got - expected).max() <= 1
     assert (got != expected).mean() < 2e-3  # only OpenCV's scalar row tails round differently
+
+
+@needs_real
+@pytest.mark.parametrize("size", [(480, 640), (352, 480), (366, 480), (100, 37), (841, 850)])
+def test_cv2_cubic_is_opencv_on_a_float64_image_to_the_bit(size):
+    image = _voc_samples(1)[0][0] / 255.0  # DPT's read_image: float64 in [0, 1]
+    expected = cv2.resize(image, size[::-1], interpolation=cv2.INTER_CUBIC)
+    got = cv2_cubic(torch.from_numpy(image.copy()).permute(2, 0, 1), size).permute(1, 2, 0).numpy()
+    assert np.array_equal(got, expected)
 
 
 # ------------------------------------------------------------------------------------ torchvision
@@ -274,7 +283,7 @@ def test_dpt_resize_rule_is_the_references_minimal_rule():
 
 @needs_real
 def test_dpt_input_matches_the_reference():
-    """Shape exactly; values: OpenCV's float cubic kernel reproduced (float32 coefficients, float64 sums)."""
+    """Shape and values exactly (torch's own bicubic would differ by up to 7e-5 here)."""
     images = [image for image, _ in _ade_pairs()]
     shapes = set()
     for image in images:
@@ -282,7 +291,8 @@ def test_dpt_input_matches_the_reference():
         x = preprocess(image, DPT_ADE)
         assert x.shape == reference.shape
         shapes.add(tuple(x.shape[-2:]))
-        assert (x - reference).abs().max() <= 1e-6
+        # OpenCV's float cubic kernel and DPT's float64 arithmetic, to the bit
+        assert torch.equal(x, reference)
     assert len(shapes) >= 2, "the samples must test more than one aspect ratio"
 
 
