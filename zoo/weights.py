@@ -91,9 +91,10 @@ REFERENCE_PIPELINES: dict[str, ReferencePipeline] = {
             "resize_method='minimal'), one cv2.resize(INTER_CUBIC) of the float64 image in [0, 1], then "
             "mean = std = 0.5, float32; logits resized to the image bicubically (align_corners=False); zoo "
             "reproduces the sizes, OpenCV's float cubic kernel (bit-exact on float64) and the bicubic logits",
-            "the original runs fp16 on CUDA by default (--optimize), zoo the dtype asked for (fp32 by default); "
-            "zoo's datasets decode JPEGs with Pillow, the original with cv2.imread (the same pixels on the "
-            "real ADE20K samples)",
+            "inside the network, timm (dynamic_img_size) resizes the ViT's position embedding bicubically with "
+            "antialiasing where the original's _resize_pos_embed is bilinear, without; the original runs fp16 "
+            "on CUDA by default (--optimize), zoo the dtype asked for (fp32 by default); zoo's datasets decode "
+            "JPEGs with Pillow, the original with cv2.imread (the same pixels on the real ADE20K samples)",
             logits_resize="bicubic",
         ),
         ReferencePipeline(

@@ -453,8 +453,9 @@ _DPT_WEIGHTS = WeightRecord(
         "Converted by smp's scripts/models-conversions/dpt-original-to-smp.py. No figure for this "
         "checkpoint could be checked here (the paper abstract's 49.02 mIoU is DPT-Hybrid's), so none is shown. "
         "The protocol is the original run_segmentation.py's: its 'minimal' resize rule (sides rounded to the "
-        "nearest multiple of 32), OpenCV's float cubic kernel reproduced bit-exactly, bicubic logits; the "
-        "original's fp16 on CUDA is not (zoo's dtype is asked for). No sha256 or revision of the smp-hub "
+        "nearest multiple of 32), OpenCV's float cubic kernel reproduced bit-exactly, bicubic logits. Not "
+        "reproduced: the network's position-embedding resize (timm's bicubic with antialiasing, the original's "
+        "bilinear) and the original's fp16 on CUDA. No sha256 or revision of the smp-hub "
         "file could be read here: it loads unverified, from 'main'."
     ),
 )
