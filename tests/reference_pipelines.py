@@ -86,6 +86,48 @@ def mmseg_input(
     return normalized(resized, mean, std, 255.0)
 
 
+def dpt_size(
+    height: int, width: int, net: tuple[int, int] = (480, 480), multiple_of: int = 32
+) -> tuple[int, int]:
+    """``(h, w)`` of isl-org/DPT ``dpt/transforms.py`` ``Resize(net_w, net_h, keep_aspect_ratio=True,
+    ensure_multiple_of=multiple_of, resize_method="minimal").get_size``, as written there: the scale closer to
+    1 of ``net_h / height`` and ``net_w / width`` is kept for both sides, each rounded with ``np.round`` (half
+    to even) to a multiple (``constrain_to_multiple_of`` without bounds)."""
+    net_h, net_w = net
+    scale_height, scale_width = net_h / height, net_w / width
+    if abs(1 - scale_width) < abs(1 - scale_height):
+        scale_height = scale_width  # fit width
+    else:
+        scale_width = scale_height  # fit height
+
+    def constrain(x: float) -> int:
+        return int((np.round(x / multiple_of) * multiple_of).astype(int))
+
+    return constrain(scale_height * height), constrain(scale_width * width)
+
+
+def dpt_input(image: np.ndarray, net: tuple[int, int] = (480, 480)) -> torch.Tensor:
+    """isl-org/DPT ``run_segmentation.py``'s network input of a uint8 RGB ``image``: ``util/io.py``
+    ``read_image`` (``cv2.cvtColor(BGR2RGB) / 255.0``, float64), ``Resize(480, 480, keep_aspect_ratio=True,
+    ensure_multiple_of=32, resize_method="minimal", image_interpolation_method=cv2.INTER_CUBIC)`` (one
+    ``cv2.resize`` of the float64 image), ``NormalizeImage(mean=[0.5] * 3, std=[0.5] * 3)``,
+    ``PrepareForNet`` (CHW, float32), then ``torch.from_numpy(...).unsqueeze(0)``."""
+    import cv2
+
+    img = np.asarray(image) / 255.0
+    height, width = dpt_size(*img.shape[:2], net)
+    resized = cv2.resize(img, (width, height), interpolation=cv2.INTER_CUBIC)
+    normalized = (resized - [0.5, 0.5, 0.5]) / [0.5, 0.5, 0.5]
+    chw = np.ascontiguousarray(np.transpose(normalized, (2, 0, 1))).astype(np.float32)
+    return torch.from_numpy(chw).unsqueeze(0)
+
+
+def dpt_logits(out: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(C, H, W)``: ``run_segmentation.py``'s resize of the network's output to the image's size
+    (``F.interpolate(out, size=img.shape[:2], mode="bicubic", align_corners=False)``)."""
+    return F.interpolate(out, size=size, mode="bicubic", align_corners=False)[0]
+
+
 def segformer_head_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Logits at ``x``'s size as mmseg's ``SegformerHead`` computes them, from smp's SegFormer modules.
 

@@ -668,3 +668,93 @@ def test_a_read_only_image_is_copied_before_torch_wraps_it(monkeypatch):
     protocol = EvalProtocol(mean=IMAGENET_MEAN, std=IMAGENET_STD, value_scale=1.0, resize="none")
     assert preprocess(image, protocol).shape[-2:] == (8, 8)
     assert wrapped and all(wrapped)
+
+
+# --- isl-org/DPT: the 'minimal' resize rule, OpenCV's float cubic kernel, bicubic logits ------------------
+
+DPT = {"resize": "minimal", "resize_size": (480, 480), "resize_multiple_of": 32}
+
+
+@pytest.mark.parametrize(
+    ("hw", "kwargs", "ratio", "expected"),
+    [
+        # both sides above 480: the shorter side needs the smaller change (0.9375): 683 * 0.9375 = 640.3 -> 640
+        ((512, 683), DPT, 1.0, (480, 640)),
+        # both below: the longer side does (500 -> 480, x0.96): 364 * 0.96 = 349.4 -> 352 (nearest, not up)
+        ((364, 500), DPT, 1.0, (352, 480)),
+        # one above, one below: whichever scale is closer to 1 (600 -> 480 is x0.8, 300 -> 480 is x1.6)
+        ((600, 300), DPT, 1.0, (480, 256)),  # 300 * 0.8 = 240 = 7.5 multiples: half to even, 8 * 32
+        ((300, 600), DPT, 1.0, (256, 480)),
+        ((496, 496), DPT, 1.0, (480, 480)),
+        # a side that would round to no multiple at all keeps one (DPT itself fails there)
+        ((480, 10), DPT, 1.0, (480, 32)),
+        # no multiple: the nearest pixel (DPT's ensure_multiple_of=1), half to even
+        ((364, 500), {"resize": "minimal", "resize_size": (480, 480)}, 1.0, (349, 480)),
+        ((100, 200), {"resize": "minimal", "resize_size": (50, 100)}, 1.0, (50, 100)),
+        # a multi-scale ratio scales the targets, int() as mmseg: (240, 240) for 364x500 is x0.659 (height),
+        # 240 = 7.5 multiples -> 8 (half to even), 500 * 0.659 = 329.7 -> 320
+        ((364, 500), DPT, 0.5, (256, 320)),
+    ],
+)
+def test_minimal_resize_rule(hw, kwargs, ratio, expected) -> None:
+    assert network_input_size(*hw, proto(**kwargs), ratio) == expected
+
+
+def test_minimal_rule_needs_two_sizes_and_a_positive_multiple() -> None:
+    assert any("'minimal' needs 2" in p for p in proto(resize="minimal", resize_size=(480,)).problems())
+    assert any("resize_multiple_of 0" in p for p in proto(resize_multiple_of=0).problems())
+    assert not proto(**DPT).problems()
+    with pytest.raises(InferenceError, match="minimal"):
+        network_input_size(10, 10, proto(resize="minimal", resize_size=(480,)))
+
+
+def test_minimal_rule_has_its_own_short_code() -> None:
+    assert proto(**DPT).short_code() == "ss whole 480 minimal nearest32"
+    assert proto(resize="minimal", resize_size=(480, 480)).short_code() == "ss whole 480 minimal"
+    # the rules it must be told apart from keep their codes
+    assert proto(resize="shorter_side", resize_size=(480,), resize_multiple_of=32).short_code() == (
+        "ss whole 480 aligned32"
+    )
+
+
+def test_dpt_reference_resizes_in_float64_and_normalises_after() -> None:
+    """The isl-org-dpt kernel against torch's own bicubic on the float64 image: equal up to OpenCV's float32
+    coefficients (a few 1e-5), cast to float32 only at the end; a 'zoo' protocol keeps its float32 path."""
+    image = np.random.default_rng(5).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    kwargs = {**DPT, "mean": (0.5,) * 3, "std": (0.5,) * 3, "value_scale": 1.0, "interpolation": "bicubic"}
+    x = preprocess(image, proto(**kwargs, reference="isl-org-dpt"))
+    assert x.dtype == torch.float32 and x.shape == (1, 3, 320, 480)  # x9.06: 335.1 -> 320
+    float64 = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255.0
+    torch_cubic = (F.interpolate(float64, size=(320, 480), mode="bicubic", align_corners=False) - 0.5) / 0.5
+    assert 0 < (x.double() - torch_cubic).abs().max() < 1e-4
+    own = preprocess(image, proto(**kwargs))  # reference 'zoo': normalised float32, torch's bicubic
+    expected = F.interpolate(
+        (torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0 - 0.5) / 0.5,
+        size=(320, 480),
+        mode="bicubic",
+        align_corners=False,
+    )
+    assert torch.equal(own, expected)
+
+
+def test_dpt_reference_resizes_logits_bicubically_and_others_bilinearly() -> None:
+    image = np.random.default_rng(6).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    model = conv1x1(classes=5)
+    kwargs = {**DPT, "mean": (0.5,) * 3, "std": (0.5,) * 3, "value_scale": 1.0, "interpolation": "bicubic"}
+    for reference, mode in (("isl-org-dpt", "bicubic"), ("zoo", "bilinear")):
+        protocol = proto(**kwargs, reference=reference)
+        x = preprocess(image, protocol)
+        with torch.no_grad():
+            expected = F.interpolate(model(x), size=(30, 41), mode=mode, align_corners=False)[0]
+        assert torch.equal(predict_scores(model, [image], protocol)[0], expected)
+        # flip and multi-scale resize each view the same way
+        flipped = predict_scores(model, [image], protocol, tta="flip")[0]
+        torch.testing.assert_close(flipped, expected.softmax(0))
+
+
+def test_upsample_logits_bicubic_and_unknown_modes() -> None:
+    low = torch.randn(1, 3, 4, 6)
+    expected = F.interpolate(low, size=(9, 13), mode="bicubic", align_corners=False)
+    assert torch.equal(upsample_logits(low, (9, 13), mode="bicubic"), expected)
+    with pytest.raises(InferenceError, match="bicubic"):
+        upsample_logits(low, (9, 13), mode="area")

@@ -24,12 +24,14 @@ from zoo.errors import ProtocolVariantError
 from zoo.inference import network_input_size, predict_logits, predict_scores, preprocess, slide_windows
 from zoo.models.torchvision import TORCHVISION_PROTOCOL
 from zoo.registry import info
-from zoo.resize import cv2_bilinear, pil_bilinear
+from zoo.resize import cv2_bilinear, cv2_cubic, pil_bilinear
 from zoo.weights import EvalProtocol, protocol_variant
 
 cv2 = pytest.importorskip("cv2")
 #: the protocol of the SegFormer ADE20K weights (NVlabs AlignedResize)
 SEGFORMER_ADE = next(w for w in info("segformer-mit_b0").weights if w.tag == "ade20k").protocol
+#: the protocol of the DPT-L ADE20K weights (isl-org/DPT run_segmentation.py)
+DPT_ADE = next(w for w in info("dpt-tu-vit_large_patch16_384").weights if w.tag == "ade20k").protocol
 needs_real = pytest.mark.skipif(REAL_DATA is None, reason="no real samples in shared/data/real")
 
 
@@ -69,6 +71,15 @@ def test_cv2_bilinear_is_within_one_uint8_step_of_opencv(size):
     got = cv2_bilinear(torch.from_numpy(image.copy()), size).numpy().astype(np.int64)
     assert np.abs(got - expected).max() <= 1
     assert (got != expected).mean() < 2e-3  # only OpenCV's scalar row tails round differently
+
+
+@needs_real
+@pytest.mark.parametrize("size", [(480, 640), (352, 480), (366, 480), (100, 37), (841, 850)])
+def test_cv2_cubic_is_opencv_on_a_float64_image_to_the_bit(size):
+    image = _voc_samples(1)[0][0] / 255.0  # DPT's read_image: float64 in [0, 1]
+    expected = cv2.resize(image, size[::-1], interpolation=cv2.INTER_CUBIC)
+    got = cv2_cubic(torch.from_numpy(image.copy()).permute(2, 0, 1), size).permute(1, 2, 0).numpy()
+    assert np.array_equal(got, expected)
 
 
 # ------------------------------------------------------------------------------------ torchvision
@@ -233,6 +244,88 @@ def test_nvlabs_segformer_cityscapes_slide_matches_the_reference():
     protocol = replace(record, resize_size=(512, 256), crop_size=(256, 256), stride=(192, 192))
     image, label, _ = Cityscapes(REAL_DATA / "cityscapes", split="val")[0]
     _slide_parity("segformer-mit_b0", protocol, image, label.astype(np.int64), 19)
+
+
+# ------------------------------------------------------------------------------------- isl-org/DPT
+
+
+def _ade_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+    """The real ADE20K images with their labels, ``reduce_zero_label`` applied (0 -> 255, k -> k - 1)."""
+    root = REAL_DATA / "ADEChallengeData2016"
+    pairs = []
+    for path in sorted((root / "images" / "validation").glob("*.jpg")):
+        raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(
+            np.int64
+        )
+        pairs.append((np.asarray(Image.open(path).convert("RGB")), np.where(raw == 0, 255, raw - 1)))
+    return pairs
+
+
+def test_dpt_resize_rule_is_the_references_minimal_rule():
+    """Every size up to 1500 a side against DPT's ``Resize.get_size``, both sides, at the record's (480, 32);
+    sizes DPT itself cannot resize (a side rounded to 0) are left out."""
+    sizes = [(h, w) for h in range(1, 1501, 7) for w in range(1, 1501, 11)] + [
+        (512, 683),
+        (364, 500),
+        (300, 400),
+    ]
+    compared = 0
+    for height, width in sizes:
+        expected = refs.dpt_size(height, width)
+        if min(expected) == 0:
+            continue
+        assert network_input_size(height, width, DPT_ADE) == expected, (height, width)
+        compared += 1
+    assert compared > 25_000
+    # the sizes where nearest and upward rounding part (zoo before rounded up, from the shorter side)
+    assert refs.dpt_size(364, 500) == (352, 480) and refs.dpt_size(300, 400) == (352, 480)
+
+
+@needs_real
+def test_dpt_input_matches_the_reference():
+    """Shape and values exactly (torch's own bicubic would differ by up to 7e-5 here)."""
+    images = [image for image, _ in _ade_pairs()]
+    shapes = set()
+    for image in images:
+        reference = refs.dpt_input(image)
+        x = preprocess(image, DPT_ADE)
+        assert x.shape == reference.shape
+        shapes.add(tuple(x.shape[-2:]))
+        # OpenCV's float cubic kernel and DPT's float64 arithmetic, to the bit
+        assert torch.equal(x, reference)
+    assert len(shapes) >= 2, "the samples must test more than one aspect ratio"
+
+
+@needs_real
+def test_dpt_reads_images_as_the_reference():
+    """``util/io.py`` ``read_image`` decodes with OpenCV; zoo's datasets with Pillow: the same pixels here."""
+    folder = REAL_DATA / "ADEChallengeData2016" / "images" / "validation"
+    for path in sorted(folder.glob("*.jpg")):
+        decoded = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(decoded, np.asarray(Image.open(path).convert("RGB")))
+
+
+@needs_real
+def test_dpt_logits_and_confusion_match_the_reference():
+    """A small calibrated model stands in for DPT-L (whose ViT-L forward takes seconds on a CPU): what is under
+    test is the preprocessing and the bicubic resize of the logits to the image's size."""
+    image, label = _ade_pairs()[1]  # 364x500: DPT's rule gives 352x480, not the shorter side's 480x659
+    reference = refs.dpt_input(image)
+    torch.manual_seed(0)
+    model = refs.calibrated(zoo.create("lraspp-mobilenet_v3_large", num_classes=150), [reference])
+    with torch.no_grad():
+        out = model(reference)  # zoo's models return logits at the input's size, as DPT's does
+    expected = refs.dpt_logits(out, label.shape)
+    got = predict_scores(model, [image], DPT_ADE, sizes=[label.shape])[0]
+    assert len(expected.argmax(0).unique()) >= 3, "the calibrated model must predict several classes"
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert (got.argmax(0) != expected.argmax(0)).float().mean() < 1e-4
+    assert np.array_equal(
+        refs.confusion(got.argmax(0), label, 150), refs.confusion(expected.argmax(0), label, 150)
+    )
+    # bilinear logits, as zoo resized them before, would not pass: the comparison can fail
+    bilinear = F.interpolate(out, size=label.shape, mode="bilinear", align_corners=False)[0]
+    assert (bilinear.argmax(0) != expected.argmax(0)).float().mean() > 1e-3
 
 
 # -------------------------------------------------------------------------------------- variants

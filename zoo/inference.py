@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from zoo.errors import InferenceError
 from zoo.options import DTYPES, TTA_MODES
-from zoo.resize import cv2_bilinear, pil_bilinear
+from zoo.resize import cv2_bilinear, cv2_cubic, pil_bilinear
 from zoo.weights import REFERENCE_PIPELINES, EvalProtocol
 
 __all__ = [
@@ -74,16 +74,22 @@ def network_input_size(
       ``min(long_max / long, short_max / short)`` and round each side as ``int(side * scale + 0.5)``
       (mmcv's ``rescale_size``, i.e. mmseg's ``Resize(keep_ratio=True)``);
     * ``"fixed"``: ``resize_size = (height, width)``, the aspect ratio is not kept;
+    * ``"minimal"``: with ``resize_size = (height_target, width_target)``, both sides scaled by whichever of
+      ``height_target / height`` and ``width_target / width`` is closer to 1, each side then rounded to the
+      *nearest* multiple of ``resize_multiple_of`` (1 when ``None``) with Python's ``round`` (half to even,
+      as DPT's ``np.round``), at least one multiple (isl-org/DPT's ``Resize(keep_aspect_ratio=True,
+      resize_method="minimal")``, which fails where a side would round to 0);
     * ``"none"``: the original size.
 
     A multi-scale ``ratio`` multiplies the rule's target scale, truncated as mmseg's ``MultiScaleFlipAug``
     does (``int(scale * ratio)``): ``"shorter_side"`` targets ``int(size * ratio)``, ``"fit"``
-    ``(int(long_max * ratio), int(short_max * ratio))``, ``"fixed"`` ``(int(h * ratio), int(w * ratio))``,
-    and ``"none"`` fits the image into ``(int(long * ratio), int(short * ratio))`` keeping its aspect ratio
+    ``(int(long_max * ratio), int(short_max * ratio))``, ``"fixed"`` and ``"minimal"``
+    ``(int(h * ratio), int(w * ratio))`` (DPT itself has no multi-scale testing), and ``"none"`` fits the image into ``(int(long * ratio), int(short * ratio))`` keeping its aspect ratio
     (``MultiScaleFlipAug(img_scale=None)`` followed by ``Resize(keep_ratio=True)``). No side goes below 1.
 
-    Then, if ``protocol.resize_multiple_of`` is set, each side is rounded *up* to a multiple of it (the image
-    is resized to that size, not padded: NVlabs SegFormer's ``AlignedResize``).
+    Then, for every rule but ``"minimal"`` (which rounds to the nearest multiple itself), if
+    ``protocol.resize_multiple_of`` is set, each side is rounded *up* to a multiple of it (the image is
+    resized to that size, not padded: NVlabs SegFormer's ``AlignedResize``).
 
     Raises:
         InferenceError: for an unknown rule, a ``resize_size`` of the wrong length or a ratio that is not
@@ -113,13 +119,23 @@ def network_input_size(
         if not size or len(size) != 2:
             raise InferenceError(f"resize 'fixed' needs resize_size=(height, width), got {size!r}")
         h, w = int(size[0] * ratio), int(size[1] * ratio)
+    elif rule == "minimal":
+        if not size or len(size) != 2:
+            raise InferenceError(f"resize 'minimal' needs resize_size=(height, width), got {size!r}")
+        # DPT's Resize.get_size, operation for operation, so that float rounding agrees too
+        scale_height, scale_width = int(size[0] * ratio) / height, int(size[1] * ratio) / width
+        scale = scale_width if abs(1 - scale_width) < abs(1 - scale_height) else scale_height
+        step = protocol.resize_multiple_of or 1
+        h, w = (max(round(scale * side / step), 1) * step for side in (height, width))
     elif rule == "none":
         h, w = height, width
     else:
-        raise InferenceError(f"unknown resize rule {rule!r}: expected shorter_side, fit, fixed or none")
+        raise InferenceError(
+            f"unknown resize rule {rule!r}: expected shorter_side, fit, fixed, minimal or none"
+        )
     h, w = max(h, 1), max(w, 1)
     multiple = protocol.resize_multiple_of
-    if multiple:
+    if multiple and rule != "minimal":
         h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
     return h, w
 
@@ -187,9 +203,11 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
         ``(x - mean) / std``. The resize follows the protocol's reference pipeline
         (``protocol.pipeline.image_resize``): a bilinear resize of a ``"pil-bilinear"`` or ``"cv2-linear"``
         reference is done on the uint8 image with that library's kernel (:mod:`zoo.resize`; twice for
-        ``resize_multiple_of``, as NVlabs' ``AlignedResize``), before normalising; otherwise the normalised
-        float image is resized once with ``protocol.interpolation`` (``align_corners=False``, no
-        antialiasing). Padding to ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
+        ``resize_multiple_of``, as NVlabs' ``AlignedResize``), before normalising; a bicubic resize of a
+        ``"cv2-cubic-float"`` reference (isl-org/DPT) is OpenCV's float cubic kernel (:func:`zoo.resize.cv2_cubic`)
+        on the float64 image scaled to ``value_scale``, normalised after it in float64 and only then cast
+        to float32, as DPT's numpy pipeline computes it (bit-exact); otherwise the normalised float image
+        is resized once with ``protocol.interpolation`` (``align_corners=False``, no antialiasing). Padding to ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
         which crops it off again.
 
     Raises:
@@ -207,7 +225,10 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
             f"unknown reference pipeline {protocol.reference!r}: expected one of {sorted(REFERENCE_PIPELINES)}"
         )
     kernel = protocol.pipeline.image_resize
-    if size != (height, width) and kernel != "float" and mode == "bilinear":
+    uint8_kernel = kernel in ("pil-bilinear", "cv2-linear") and mode == "bilinear"
+    # at the image's own size too: DPT's float64 arithmetic decides the last bit of the normalised value
+    float64_cubic = kernel == "cv2-cubic-float" and mode == "bicubic"
+    if size != (height, width) and uint8_kernel:
         # The reference resizes the uint8 image with its library's kernel: reproduce it, rounding included.
         resize_uint8 = pil_bilinear if kernel == "pil-bilinear" else cv2_bilinear
         if protocol.resize_multiple_of:
@@ -217,7 +238,10 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
                 tensor = resize_uint8(tensor, unaligned)
         if tuple(tensor.shape[:2]) != size:
             tensor = resize_uint8(tensor, size)
-    x = tensor.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+    # DPT computes in float64 (numpy) and casts to float32 last; MPS has no float64, so that runs on the CPU
+    on_mps = float64_cubic and tensor.device.type == "mps"
+    work = tensor.cpu() if on_mps else tensor
+    x = work.permute(2, 0, 1).unsqueeze(0).to(torch.float64 if float64_cubic else torch.float32)
     if protocol.channel_order == "BGR":
         # mean/std of BGR weights are listed in BGR order too, so flip before normalising.
         x = x.flip(1)
@@ -227,9 +251,13 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
         x = x / 255.0
     elif protocol.value_scale != 255.0:
         raise InferenceError(f"value_scale must be 1.0 or 255.0, got {protocol.value_scale!r}")
-    mean = torch.tensor(protocol.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(protocol.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    if float64_cubic:
+        x = cv2_cubic(x, size)  # DPT resizes first and normalises the resized image
+    mean = torch.tensor(protocol.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(protocol.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     x = (x - mean) / std
+    if float64_cubic:
+        x = x.to(device=tensor.device, dtype=torch.float32)
     if tuple(x.shape[-2:]) != size:
         # Resizing is linear, so normalising first gives the same values as normalising after, and keeps
         # the border behaviour independent of the value scale.
@@ -247,22 +275,26 @@ def upsample_logits(
     *,
     align_corners: bool = False,
     dtype: torch.dtype | None = None,
+    mode: str = "bilinear",
 ) -> torch.Tensor:
-    """The logits ``(N, C, h, w)`` in a model's output, resized bilinearly to ``size`` where they differ.
+    """The logits ``(N, C, h, w)`` in a model's output, resized to ``size`` where they differ.
 
     Args:
         output: what the model returned: a tensor, a mapping with an ``"out"`` entry (torchvision's
             ``OrderedDict``), or a tuple or list whose first element is the logits (auxiliary outputs after).
         size: the ``(height, width)`` wanted.
-        align_corners: of the bilinear resize (the weight's protocol says which).
+        align_corners: of the resize (the weight's protocol says which).
         dtype: cast to this before resizing (``None`` keeps the model's dtype, e.g. under autocast).
+        mode: ``"bilinear"`` or ``"bicubic"`` (isl-org/DPT's; the reference pipeline's ``logits_resize``).
 
     Returns:
         The logits at ``size``; the very tensor the model returned when no cast or resize was needed.
 
     Raises:
-        InferenceError: an output of another kind, or not ``(N, C, h, w)``.
+        InferenceError: an output of another kind, or not ``(N, C, h, w)``, or an unknown ``mode``.
     """
+    if mode not in ("bilinear", "bicubic"):
+        raise InferenceError(f"unknown logits resize mode {mode!r}: expected bilinear or bicubic")
     logits = output
     if isinstance(logits, Mapping):
         if "out" not in logits:
@@ -282,7 +314,7 @@ def upsample_logits(
         logits = logits.to(dtype)
     size = (int(size[0]), int(size[1]))
     if tuple(logits.shape[-2:]) != size:
-        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
+        logits = F.interpolate(logits, size=size, mode=mode, align_corners=align_corners)
     return logits
 
 
@@ -409,7 +441,8 @@ def predict_scores(
 
     Returns:
         One ``float32`` tensor ``(C, height, width)`` per image. Without augmentation these are the logits,
-        resized bilinearly (``align_corners=protocol.align_corners``) from the network-input size; with
+        resized from the network-input size as the reference pipeline resizes them (bilinearly with
+        ``align_corners=protocol.align_corners``; bicubically for isl-org/DPT); with
         ``"flip"`` or ``"ms"`` they are softmax probabilities, each view's logits resized to the output size
         before the softmax and the views averaged (mmseg's ``aug_test``). Either way the argmax over ``C`` is
         the prediction. A model with one output channel gets ``(2, height, width)``: ``[1 - p, p]`` with
@@ -495,6 +528,8 @@ def _predict(
             "predict them in separate calls"
         )
     align = protocol.align_corners
+    # the reference's resize of the logits to the image (bicubic for isl-org/DPT); the reference is valid here
+    mode = protocol.pipeline.logits_resize
     if inputs is not None and (len(inputs) != len(tensors) or any(len(i) != len(ratios) for i in inputs)):
         raise InferenceError(f"inputs must hold one tensor per ratio of {tta!r} ({len(ratios)}) per image")
 
@@ -509,7 +544,7 @@ def _predict(
             logits = predict_logits(model, x, protocol).float()
             binary = logits.shape[1] == 1
             resized = [
-                upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)[0]
+                upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align, mode=mode)[0]
                 for i in range(len(tensors))
             ]
             return ([r.sigmoid() for r in resized] if binary else resized), binary
@@ -523,7 +558,9 @@ def _predict(
                 if mirrored:
                     logits = logits.flip(-1)
                 for i, total in enumerate(totals):
-                    probabilities = upsample_logits(logits[i : i + 1], out_sizes[i], align_corners=align)[0]
+                    probabilities = upsample_logits(
+                        logits[i : i + 1], out_sizes[i], align_corners=align, mode=mode
+                    )[0]
                     probabilities = probabilities.sigmoid() if binary else probabilities.softmax(0)
                     totals[i] = probabilities if total is None else total + probabilities
         count = len(ratios) * (2 if flip else 1)

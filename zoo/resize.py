@@ -15,6 +15,14 @@ zoo's network input is the publisher's:
   on the CPU's vector width).
 
 Both take and return ``uint8`` ``(H, W, C)`` tensors on any device.
+
+* :func:`cv2_cubic` is OpenCV's ``cv2.resize(..., INTER_CUBIC)`` of a *float* image (isl-org/DPT resizes the
+  float64 image ``read_image`` returns): cubic convolution with ``A = -0.75``, half-pixel centres, borders
+  replicated, no antialiasing, coefficients computed in float32 as OpenCV computes them and the horizontal
+  then vertical sums taken in the image's dtype, in OpenCV's order. torch's own bicubic has the same kernel but
+  float64 coefficients, which differ from OpenCV's float32 ones by up to 3e-5 of the value range; this
+  reproduces OpenCV to the bit on a float64 image (``tests/test_parity.py``). It takes a float tensor
+  ``(..., H, W)``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import math
 
 import torch
 
-__all__ = ["cv2_bilinear", "pil_bilinear"]
+__all__ = ["cv2_bilinear", "cv2_cubic", "pil_bilinear"]
 
 _PIL_PRECISION_BITS = 22  # Pillow's Resample.c: 32 - 8 (pixel) - 2 (headroom)
 _CV2_COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE (11 bits)
@@ -105,3 +113,50 @@ def cv2_bilinear(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     # OpenCV's VResizeLinearVec_32s8u: drop 4 bits, 16-bit multiply-high, then round off the last 2 bits
     out = ((((rows[y0] >> 4) * b0) >> 16) + (((rows[y1] >> 4) * b1) >> 16) + 2) >> 2
     return out.clamp(0, 255).to(torch.uint8)
+
+
+def _cv2_cubic_coefficients(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source indices ``(out_size, 4)`` (borders replicated) and float32 weights ``(out_size, 4)`` of
+    OpenCV's ``INTER_CUBIC`` (``resize.cpp``: ``fx = (float)((dx + 0.5) * scale - 0.5)``, ``interpolateCubic``)."""
+    scale = 1.0 / (out_size / in_size)  # OpenCV stores the inverse scale and inverts it back
+    fx = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * scale - 0.5).to(torch.float32)
+    first = fx.floor()
+    x = fx - first  # float32 throughout, as OpenCV's float coefficient buffer
+    a = torch.tensor(-0.75, dtype=torch.float32)
+    # interpolateCubic, operation for operation (float32 rounding after each one)
+    c0 = ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a
+    c1 = ((a + 2) * x - (a + 3)) * x * x + 1
+    c2 = ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1
+    c3 = 1 - c0 - c1 - c2
+    index = first.to(torch.int64)[:, None] + torch.arange(-1, 3)[None, :]
+    return index.clamp(0, in_size - 1), torch.stack([c0, c1, c2, c3], dim=1)
+
+
+def _cv2_cubic_pass(x: torch.Tensor, dim: int, out_size: int) -> torch.Tensor:
+    """One separable pass of :func:`cv2_cubic` along ``dim`` (``-1``: horizontal, ``-2``: vertical)."""
+    index, weight = _cv2_cubic_coefficients(int(x.shape[dim]), out_size)
+    index, weight = index.to(x.device), weight.to(device=x.device, dtype=x.dtype)
+    taps = x.index_select(dim, index.reshape(-1))
+    if dim == -1:
+        taps = taps.unflatten(-1, (out_size, 4))
+        tap = [taps[..., k] for k in range(4)]
+        w = [weight[:, k] for k in range(4)]
+    else:
+        taps = taps.unflatten(-2, (out_size, 4))
+        tap = [taps[..., k, :] for k in range(4)]
+        w = [weight[:, k, None] for k in range(4)]
+    # summed left to right, each product and sum rounded as OpenCV's S0*b0 + S1*b1 + S2*b2 + S3*b3
+    return tap[0] * w[0] + tap[1] * w[1] + tap[2] * w[2] + tap[3] * w[3]
+
+
+def cv2_cubic(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` (float ``(..., H, W)``) resized to ``size = (h, w)`` as ``cv2.resize(INTER_CUBIC)`` resizes a
+    float image: horizontal pass, then vertical, in ``image``'s dtype (bit-exact with OpenCV on float64)."""
+    height, width = size
+    x = image
+    # a side kept as it is has weights (0, 1, 0, 0) in OpenCV: the pass would give the same values
+    if width != x.shape[-1]:
+        x = _cv2_cubic_pass(x, -1, width)
+    if height != x.shape[-2]:
+        x = _cv2_cubic_pass(x, -2, height)
+    return x

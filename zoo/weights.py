@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-ResizeRule = Literal["shorter_side", "fit", "fixed", "none"]
+ResizeRule = Literal["shorter_side", "fit", "fixed", "minimal", "none"]
 
 #: mmsegmentation's multi-scale test ratios (the ``img_ratios`` of its configs and of NVlabs SegFormer's).
 MMSEG_MS_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -30,16 +30,23 @@ class ReferencePipeline:
         name: the name records use, e.g. ``"torchvision"``.
         image_resize: how it resizes the image: ``"pil-bilinear"`` (the uint8 PIL image, Pillow's
             antialiased bilinear filter), ``"cv2-linear"`` (the uint8 array, ``cv2.resize(INTER_LINEAR)`` as
-            ``mmcv.imresize`` calls it) or ``"float"`` (the float image, one resize: zoo's own way).
+            ``mmcv.imresize`` calls it), ``"cv2-cubic-float"`` (the float64 image in ``[0, 1]``,
+            ``cv2.resize(INTER_CUBIC)``, normalised after: isl-org/DPT) or ``"float"`` (the float image, one
+            resize: zoo's own way).
         description: the reference in words: its code and what zoo reproduces of it.
         differences: what zoo still does differently from the reference, in words (empty: nothing known);
             the leaderboard prints it beside every comparison of a measurement with a reported figure.
+        logits_resize: how it resizes the network's logits to the image's size: ``"bilinear"`` (with the
+            protocol's ``align_corners``) or ``"bicubic"`` (isl-org/DPT's ``F.interpolate(mode="bicubic",
+            align_corners=False)``). A fact of the reference, not an ``EvalProtocol`` field, so that the
+            stored protocol of every other weight stays as it was.
     """
 
     name: str
-    image_resize: Literal["pil-bilinear", "cv2-linear", "float"]
+    image_resize: Literal["pil-bilinear", "cv2-linear", "cv2-cubic-float", "float"]
     description: str
     differences: str = ""
+    logits_resize: Literal["bilinear", "bicubic"] = "bilinear"
 
 
 # OpenCV's SIMD rounding cannot be reproduced to the bit in torch
@@ -79,11 +86,16 @@ REFERENCE_PIPELINES: dict[str, ReferencePipeline] = {
         ),
         ReferencePipeline(
             "isl-org-dpt",
-            "float",
-            "isl-org/DPT run_segmentation.py: cv2.resize of the float image; zoo resizes the float image too "
-            "(torch's bicubic kernel, not bit-exact with cv2's)",
-            "the float image resized with torch's bicubic kernel, not OpenCV's; logits resized bilinearly, "
-            "not bicubically",
+            "cv2-cubic-float",
+            "isl-org/DPT run_segmentation.py: Resize(480, 480, keep_aspect_ratio=True, ensure_multiple_of=32, "
+            "resize_method='minimal'), one cv2.resize(INTER_CUBIC) of the float64 image in [0, 1], then "
+            "mean = std = 0.5, float32; logits resized to the image bicubically (align_corners=False); zoo "
+            "reproduces the sizes, OpenCV's float cubic kernel (bit-exact on float64) and the bicubic logits",
+            "inside the network, timm (dynamic_img_size) resizes the ViT's position embedding bicubically with "
+            "antialiasing where the original's _resize_pos_embed is bilinear, without; the original runs fp16 "
+            "on CUDA by default (--optimize), zoo the dtype asked for (fp32 by default); zoo's datasets decode "
+            "JPEGs with Pillow, the original with cv2.imread (the same pixels on the real ADE20K samples)",
+            logits_resize="bicubic",
         ),
         ReferencePipeline(
             "zoo", "float", "zoo's own: the float image resized once (no publisher's pipeline)"
@@ -120,17 +132,23 @@ class EvalProtocol:
         resize: ``"shorter_side"``: scale so the shorter side equals ``resize_size[0]`` (torchvision);
             ``"fit"``: keep the aspect ratio and scale by ``min(long_max / long, short_max / short)`` with
             ``resize_size = (long_max, short_max)`` (mmsegmentation's ``keep_ratio=True``);
-            ``"fixed"``: warp to ``resize_size = (height, width)``; ``"none"``: keep the original size.
+            ``"fixed"``: warp to ``resize_size = (height, width)``; ``"minimal"``: keep the aspect ratio and
+            scale both sides by whichever of ``height_target / H`` and ``width_target / W`` is closer to 1,
+            ``resize_size = (height_target, width_target)`` (isl-org/DPT's ``Resize(keep_aspect_ratio=True,
+            resize_method="minimal")``); ``"none"``: keep the original size.
         resize_size: see ``resize``.
-        resize_multiple_of: after ``resize``, round each side *up* to a multiple of this by resizing, not
-            padding (NVlabs SegFormer's ``AlignedResize``), or ``None``.
+        resize_multiple_of: after ``resize``, round each side to a multiple of this by resizing, not padding,
+            or ``None``. *Up* for every rule but ``"minimal"`` (NVlabs SegFormer's ``AlignedResize``); to the
+            *nearest* multiple for ``"minimal"`` (DPT's ``ensure_multiple_of``: ``np.round``, half to even;
+            ``None`` rounds to the nearest pixel), never below one multiple.
         size_divisor: pad the network input to a multiple of this (the padding is cropped off the prediction
             before scoring), or ``None``.
         inference: ``"whole"`` (one forward over the whole image) or ``"slide"`` (overlapping crops of
             ``crop_size`` every ``stride`` pixels, logits averaged where they overlap).
         crop_size, stride: ``(height, width)`` of sliding-window crops and steps; ``None`` for whole.
         align_corners: the ``align_corners`` flag of every bilinear resize of logits.
-        interpolation: how the image is resized (``"bilinear"``).
+        interpolation: how the image is resized (``"bilinear"``, ``"bicubic"`` or ``"nearest"``). How the
+            logits are resized is the reference's (:attr:`ReferencePipeline.logits_resize`).
         ms_ratios: multi-scale testing (``--tta ms``) predicts at each of these ratios of the resize rule's
             target scale, applied to the original image (mmseg's ``MultiScaleFlipAug(img_ratios=...)``; see
             :func:`zoo.inference.network_input_size`). Unused by single-scale testing.
@@ -196,7 +214,7 @@ class EvalProtocol:
                 found.append(f"{label} has {len(values)} values, expected 3")
             elif any(not 0 <= v <= self.value_scale for v in values):
                 found.append(f"{label} {values} lies outside [0, {self.value_scale}] (wrong value_scale?)")
-        expected_sizes = {"shorter_side": 1, "fit": 2, "fixed": 2, "none": 0}
+        expected_sizes = {"shorter_side": 1, "fit": 2, "fixed": 2, "minimal": 2, "none": 0}
         if self.resize not in expected_sizes:
             found.append(f"resize {self.resize!r} is not one of {sorted(expected_sizes)}")
         elif len(self.resize_size or ()) != expected_sizes[self.resize]:
@@ -216,6 +234,12 @@ class EvalProtocol:
                 found.append("whole inference takes no crop_size or stride")
         else:
             found.append(f"inference {self.inference!r} is not 'whole' or 'slide'")
+        if self.resize_multiple_of is not None and (
+            isinstance(self.resize_multiple_of, bool)
+            or not isinstance(self.resize_multiple_of, int)
+            or self.resize_multiple_of < 1
+        ):
+            found.append(f"resize_multiple_of {self.resize_multiple_of!r} is not a positive integer or None")
         if self.interpolation not in ("bilinear", "nearest", "bicubic"):
             found.append(f"interpolation {self.interpolation!r} is not 'bilinear', 'nearest' or 'bicubic'")
         found += _ratio_problems(self.ms_ratios)
@@ -224,11 +248,19 @@ class EvalProtocol:
         return found
 
     def short_code(self) -> str:
-        """A compact readable label such as ``"ss whole 520"`` or ``"ss slide 1024"`` for tables."""
+        """A compact readable label such as ``"ss whole 520"`` or ``"ss slide 1024"`` for tables.
+
+        The resize rules that give one image different sizes are told apart: ``aligned32`` (rounded up to a
+        multiple of 32), ``keep-ratio`` (``"fit"``), ``minimal nearest32`` (DPT's rule, rounded to the
+        nearest multiple of 32).
+        """
         size = self.resize_size[-1] if self.resize_size else "orig"
         if self.inference == "slide" and self.crop_size:
             return f"ss slide {self.crop_size[0]}"
         # the resize rules that give one image different sizes are told apart where they change the input
+        if self.resize == "minimal":
+            rounding = f" nearest{self.resize_multiple_of}" if self.resize_multiple_of else ""
+            return f"ss {self.inference} {size} minimal{rounding}"
         if self.resize_multiple_of:
             return f"ss {self.inference} {size} aligned{self.resize_multiple_of}"
         if self.resize == "fit":

@@ -425,13 +425,14 @@ def _upernet_weights(release: _UperNetRelease) -> WeightRecord:
 # -- DPT weights: the original ViT-L/16 ADE20K checkpoint (isl-org/DPT), converted by smp -------------------
 
 _DPT_PROTOCOL = EvalProtocol(
-    # isl-org/DPT's run_segmentation.py: the side needing the smaller change to 480, sides rounded to
-    # multiples of 32, bicubic; RGB in [0, 1] normalised with mean = std = 0.5
+    # isl-org/DPT's run_segmentation.py: Resize(480, 480, keep_aspect_ratio=True, ensure_multiple_of=32,
+    # resize_method="minimal", INTER_CUBIC) of the float image, RGB in [0, 1] normalised with mean = std = 0.5;
+    # the reference pipeline resizes the logits bicubically
     mean=(0.5, 0.5, 0.5),
     std=(0.5, 0.5, 0.5),
     value_scale=1.0,
-    resize="shorter_side",
-    resize_size=(480,),
+    resize="minimal",
+    resize_size=(480, 480),
     resize_multiple_of=32,
     interpolation="bicubic",
     reference="isl-org-dpt",
@@ -451,9 +452,10 @@ _DPT_WEIGHTS = WeightRecord(
     note=(
         "Converted by smp's scripts/models-conversions/dpt-original-to-smp.py. No figure for this "
         "checkpoint could be checked here (the paper abstract's 49.02 mIoU is DPT-Hybrid's), so none is shown. "
-        "The protocol approximates the original demo script: zoo's 'shorter_side' equals its 'minimal' rule "
-        "for images of at least 480 pixels a side, and rounds up to a multiple of 32 where it rounds to the "
-        "nearest; logits are resized bilinearly where it uses bicubic. No sha256 or revision of the smp-hub "
+        "The protocol is the original run_segmentation.py's: its 'minimal' resize rule (sides rounded to the "
+        "nearest multiple of 32), OpenCV's float cubic kernel reproduced bit-exactly, bicubic logits. Not "
+        "reproduced: the network's position-embedding resize (timm's bicubic with antialiasing, the original's "
+        "bilinear) and the original's fp16 on CUDA. No sha256 or revision of the smp-hub "
         "file could be read here: it loads unverified, from 'main'."
     ),
 )
