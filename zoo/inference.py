@@ -84,7 +84,8 @@ def network_input_size(
     A multi-scale ``ratio`` multiplies the rule's target scale, truncated as mmseg's ``MultiScaleFlipAug``
     does (``int(scale * ratio)``): ``"shorter_side"`` targets ``int(size * ratio)``, ``"fit"``
     ``(int(long_max * ratio), int(short_max * ratio))``, ``"fixed"`` and ``"minimal"``
-    ``(int(h * ratio), int(w * ratio))`` (DPT itself has no multi-scale testing), and ``"none"`` fits the image into ``(int(long * ratio), int(short * ratio))`` keeping its aspect ratio
+    ``(int(h * ratio), int(w * ratio))`` (DPT itself has no multi-scale testing), and ``"none"`` fits the
+    image into ``(int(long * ratio), int(short * ratio))`` keeping its aspect ratio
     (``MultiScaleFlipAug(img_scale=None)`` followed by ``Resize(keep_ratio=True)``). No side goes below 1.
 
     Then, for every rule but ``"minimal"`` (which rounds to the nearest multiple itself), if
@@ -207,7 +208,8 @@ def preprocess(image: torch.Tensor | np.ndarray, protocol: EvalProtocol, ratio: 
         ``"cv2-cubic-float"`` reference (isl-org/DPT) is OpenCV's float cubic kernel (:func:`zoo.resize.cv2_cubic`)
         on the float64 image scaled to ``value_scale``, normalised after it in float64 and only then cast
         to float32, as DPT's numpy pipeline computes it (bit-exact); otherwise the normalised float image
-        is resized once with ``protocol.interpolation`` (``align_corners=False``, no antialiasing). Padding to ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
+        is resized once with ``protocol.interpolation`` (``align_corners=False``, no antialiasing). Padding to
+        ``size_divisor`` is *not* done here: it belongs to :func:`predict_logits`,
         which crops it off again.
 
     Raises:

@@ -15,7 +15,8 @@ and mmseg's ``resize(seg_logits, size=img_shape, align_corners=False)``; UPerNet
 ``UperNetForSemanticSegmentation``), zoo's builds use ``align_corners=False``: with everything else fixed,
 the other flag changes the argmax of about 5% of pixels. The head keeps its module names, so checkpoints load
 as published. SegFormer goes further (:mod:`zoo.models.smp_segformer`): it computes its logits as the
-reference head does at any input size, so mmseg 1.x's keep-ratio inputs (``--protocol mmseg``) run too. The other architectures keep smp's head; compared with their references: DeepLabV3+ matches
+reference head does at any input size, so mmseg 1.x's keep-ratio inputs (``--protocol mmseg``) run too. The
+other architectures keep smp's head; compared with their references: DeepLabV3+ matches
 TF DeepLab (``align_corners=True``), DPT matches the original (``align_corners=True`` in its head); PSPNet
 (mmseg: ``False``) and FPN (detectron2's semantic FPN: ``False``) differ, but zoo registers no checkpoint for
 them, so there is nothing a record could be measured against.
