@@ -9,7 +9,9 @@ shows), and run three ways on the real samples in ``shared/data/real``:
 - zoo at ``--before`` ("before"; default: the last commit before the parity work), extracted with
   ``git archive`` and run in a subprocess on the same weights. Where that zoo had no record for the weight
   (UPerNet), it runs today's protocol with its own code; where it had no variant (``--protocol mmseg``), it
-  runs the weight's record, as a user of it would have.
+  runs the weight's record, as a user of it would have. The isl-org-dpt row compares with the commit before
+  the DPT record followed DPT exactly, and a small model stands in for DPT-L (too slow on a CPU): what is
+  under test there is the preprocessing and the logits' resize.
 
 Per pipeline it prints the largest input difference from the reference (in uint8 steps of the image, or
 "shape" where the input sizes differ), the fraction of pixels whose argmax differs from the reference's,
@@ -42,6 +44,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 #: the last commit before issue 12 (and the architecture work it followed)
 DEFAULT_BEFORE = "279fc22"
+#: the last commit before the DPT record followed isl-org/DPT exactly (279fc22 had no DPT record)
+DPT_BEFORE = "69b5912"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +60,15 @@ class Case:
     classes: int
     variant: str | None = None
     model_kwargs: tuple[tuple[str, Any], ...] = ()
+    #: the entry whose weight record gives the protocol, where ``model`` only stands in for it (DPT-L is too
+    #: slow on a CPU; the pipeline under test is preprocessing and the logits' resize)
+    protocol_of: str | None = None
+    #: the zoo revision to compare with, where it is not ``--before`` (a record added later)
+    before: str | None = None
+
+    @property
+    def record_entry(self) -> str:
+        return self.protocol_of or self.model
 
 
 CASES = (
@@ -65,6 +78,8 @@ CASES = (
          variant="mmseg-1.x"),
     Case("mmseg-0.x", "ADE20K val, slide 512", "upernet-tu-convnext_tiny", "ade20k", "ade20k", 150),
     Case("nvlabs-segformer", "Cityscapes val, slide 1024", "segformer-mit_b0", "cityscapes", "cityscapes", 19),
+    Case("isl-org-dpt", "ADE20K val, minimal 480", "lraspp-mobilenet_v3_large", "ade20k", "ade20k", 150,
+         protocol_of="dpt-tu-vit_large_patch16_384", before=DPT_BEFORE),
 )  # fmt: skip
 
 
@@ -127,6 +142,8 @@ def _reference(case: Case, protocol: Any, image: np.ndarray) -> torch.Tensor:
 
     if case.pipeline == "torchvision":
         return refs.torchvision_input(image, protocol.resize_size[0], protocol.mean, protocol.std)
+    if case.pipeline == "isl-org-dpt":
+        return refs.dpt_input(image, protocol.resize_size)
     aligned = protocol.resize_multiple_of if case.pipeline == "nvlabs-segformer" else None
     return refs.mmseg_input(image, protocol.resize_size, protocol.mean, protocol.std, aligned)
 
@@ -181,7 +198,7 @@ def zoo_side(job: dict[str, Any]) -> dict[str, Any]:
 
         dataset = Cityscapes(job["root"], "val")
         return {"labels": [np.asarray(dataset[i][1]) for i in range(len(dataset))]}
-    record = next((w for w in zoo.info(job["model"]).weights if w.tag == job["tag"]), None)
+    record = next((w for w in zoo.info(job["protocol_of"]).weights if w.tag == job["tag"]), None)
     variant_of = getattr(zoo.weights, "protocol_variant", None)
     if record is None:
         protocol_class = getattr(zoo.weights, "EvalProtocol", None) or zoo.weights.Protocol
@@ -259,7 +276,7 @@ def compare(case: Case, real: Path, zoo_tree: Path, work: Path) -> dict[str, Any
     import zoo
     from zoo.weights import protocol_variant
 
-    record = next(w for w in zoo.info(case.model).weights if w.tag == case.tag)
+    record = next(w for w in zoo.info(case.record_entry).weights if w.tag == case.tag)
     protocol = protocol_variant(record.protocol, case.variant) if case.variant else record.protocol
     samples = _samples(real, case.dataset)
     images, labels = [s[0] for s in samples], [s[1] for s in samples]
@@ -268,13 +285,15 @@ def compare(case: Case, real: Path, zoo_tree: Path, work: Path) -> dict[str, Any
     references = [_reference(case, protocol, image) for image in images]
     refs.calibrated(model, _calibration_batches(protocol, references))
 
+    to_label = refs.dpt_logits if case.pipeline == "isl-org-dpt" else refs.to_label_size
     reference_logits = [
-        refs.to_label_size(_reference_logits(case, protocol, model, x), label.shape)
+        to_label(_reference_logits(case, protocol, model, x), label.shape)
         for x, label in zip(references, labels, strict=True)
     ]
     reference_pred, reference_miou = _scores(reference_logits, labels, case.classes)
     job = {
-        "kind": "predict", "model": case.model, "tag": case.tag, "variant": case.variant,
+        "kind": "predict", "model": case.model, "protocol_of": case.record_entry, "tag": case.tag,
+        "variant": case.variant,
         "classes": case.classes, "model_kwargs": dict(case.model_kwargs), "state_dict": model.state_dict(),
         "images": images, "sizes": [label.shape for label in labels], "protocol": dataclasses.asdict(protocol),
     }  # fmt: skip
@@ -311,6 +330,12 @@ def compare_cityscapes_labels(real: Path, zoo_tree: Path, work: Path, after_logi
     return row
 
 
+def _model_label(case: Case) -> str:
+    if case.protocol_of:
+        return f"{case.model} with the protocol of {case.protocol_of}.{case.tag}"
+    return f"{case.model}.{case.tag}"
+
+
 def render(rows: list[dict[str, Any]], labels_row: dict[str, Any], before: str, seconds: float) -> str:
     header = (
         "| reference pipeline | model, weights | samples | input difference, max (mean), uint8 steps: before -> "
@@ -322,7 +347,7 @@ def render(rows: list[dict[str, Any]], labels_row: dict[str, Any], before: str, 
     for row in rows:
         case, b, a = row["case"], row["before"], row["after"]
         lines.append(
-            f"| {case.pipeline} ({case.label}) | {case.model}.{case.tag} | {row['pixels'] / 1e6:.2f} MP "
+            f"| {case.pipeline} ({case.label}) | {_model_label(case)} | {row['pixels'] / 1e6:.2f} MP "
             f"| {b['input']} -> {a['input']} | {b['argmax']:.3%} -> {a['argmax']:.3%} "
             f"| {row['reference_mIoU']:.2f} | {b['mIoU']:+.3f} -> {a['mIoU']:+.3f} |"
         )
@@ -334,7 +359,8 @@ def render(rows: list[dict[str, Any]], labels_row: dict[str, Any], before: str, 
         f"{a['labels']:.3%} | - | {miou} |"
     )
     notes = [
-        f'"before" is zoo at {before}; "after" is this checkout. Each difference is zoo\'s minus the '
+        f'"before" is zoo at {before} (the isl-org-dpt row: at {DPT_BEFORE}, before its record followed DPT '
+        'exactly; 279fc22 had no DPT record); "after" is this checkout. Each difference is zoo\'s minus the '
         "reference's; mIoU is scored against the ground truth at the label's own size.",
         'Protocols run by "before": '
         + "; ".join(f"{r['case'].pipeline} ({r['case'].label}): {r['before']['protocol']}" for r in rows)
@@ -352,6 +378,18 @@ def render(rows: list[dict[str, Any]], labels_row: dict[str, Any], before: str, 
     return title + header + "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
 
 
+def _extract(revision: str, folder: Path) -> Path:
+    """``zoo/`` at ``revision`` under ``folder/revision`` (once), for a subprocess to import."""
+    tree = folder / revision
+    if not tree.is_dir():
+        tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "zoo"], check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default=DEFAULT_BEFORE, help="git revision of zoo to compare with")
@@ -363,17 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        zoo_tree, work = Path(tmp) / "before", Path(tmp) / "work"
-        zoo_tree.mkdir()
+        work = Path(tmp) / "work"
         work.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.before, "zoo"], check=True, capture_output=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(zoo_tree)], input=archive.stdout, check=True)
+        zoo_tree = _extract(args.before, Path(tmp))
         rows = []
         for case in CASES:
             print(f"{case.pipeline} ({case.label}) ...", file=sys.stderr, flush=True)
-            rows.append(compare(case, args.real_data, zoo_tree, work))
+            tree = _extract(case.before, Path(tmp)) if case.before else zoo_tree
+            rows.append(compare(case, args.real_data, tree, work))
         cityscapes = next(r for r in rows if r["case"].dataset == "cityscapes")
         labels_row = compare_cityscapes_labels(args.real_data, zoo_tree, work, cityscapes["after_logits"])
     table = render(rows, labels_row, args.before, time.perf_counter() - start)
