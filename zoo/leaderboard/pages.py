@@ -84,6 +84,23 @@ class Context:
     per_class_tables: _PerClassTables | None = field(default=None, repr=False)
 
 
+def _column_values(column: pd.Series) -> list[Any]:
+    """``column``'s values as ``DataFrame.to_dict("records")`` gives them (Python scalars; ``None`` for a missing
+    integer), without iterating a pyarrow-backed text column value by value in Python (most of its cost)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.to_numpy(dtype=object).tolist()
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
+        return [None if v is pd.NA else v for v in column.tolist()]
+    return column.tolist()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")``, a column at a time."""
+    columns = [str(c) for c in frame.columns]
+    values = [_column_values(frame[c]) for c in frame.columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
 def _as_of(ctx: Context) -> str:
     return f"results as of {escape(ctx.date)}" if ctx.date else "no dated result row yet"
 
@@ -168,7 +185,7 @@ def _measured(ctx: Context, dataset: str) -> list[dict[str, Any]]:
     rows = rows.sort_values(
         ["_order", "model", "weights", "protocol", "device_name", "dtype", "date"], kind="stable"
     )
-    return rows.to_dict("records")
+    return _records(rows)
 
 
 def not_ranked_because(row: Row) -> str:
@@ -588,7 +605,7 @@ def speed_page(ctx: Context) -> list[str]:
     if speed.empty:
         return lines + [NO_SPEED]
     columns = [c for c in speed.columns if c != "file"]
-    records = speed.to_dict("records")
+    records = _records(speed)
     devices = [_device(r) for r in records]
     headers = [escape(header) for header, _ in SPEED_TABLE_COLUMNS]
     align = "".join("r" if right else "l" for _, right in SPEED_TABLE_COLUMNS)
@@ -667,7 +684,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
         "",
     ]
     body = []
-    why_not = [not_ranked_because(row) for row in acc.to_dict("records")]
+    why_not = [not_ranked_because(row) for row in _records(acc)]
     for dataset in pages:
         reported = [r for r in ctx.reported if r.dataset == dataset]
         on_page = (acc["dataset"] == dataset).tolist()
@@ -724,7 +741,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
                     _day(r["date"]),
                     code(r["command"]),
                 ]
-                for r in rows.to_dict("records")
+                for r in _records(rows)
             ],  # fmt: skip
         )
     lines += ["", "### Reported rows", ""]
