@@ -226,7 +226,8 @@ def arrow_columns(data: bytes) -> tuple[list[str], dict[str, pa.ChunkedArray]] |
             read_options=pa_csv.ReadOptions(skip_rows=1, column_names=header, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
+                # large_string: what pandas' pyarrow-backed text columns hold, so they take it without a copy
+                column_types=dict.fromkeys(header, pa.large_string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),

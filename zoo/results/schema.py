@@ -293,8 +293,11 @@ class TableSchema:
         present = pc.not_equal(texts, "")
         if not pc.all(pc.or_(pc.invert(present), pc.match_substring_regex(texts, pattern))).as_py():
             return None
-        try:
-            values = pc.cast(pc.if_else(present, texts, pa.scalar(None, pa.string())), target)
+        every = pc.all(present).as_py() is not False  # (an empty column has none missing)
+        try:  # empty texts become nulls first (a copy of the column), only where there are some
+            values = pc.cast(
+                texts if every else pc.if_else(present, texts, pa.scalar(None, texts.type)), target
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # e.g. an integer beyond int64
             return None
         if column in self.float_columns:

@@ -75,6 +75,14 @@ class PreflightReport:
     notes: tuple[str, ...] = ()  #: what was repaired or created on the way, one line each
 
 
+def _release_arrow_memory() -> None:
+    """Give back to the system what pyarrow's allocator kept of the temporary arrays of a columnar read (it
+    keeps freed memory for reuse: a third of the process's peak after reading a 140 MB file)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -330,7 +338,10 @@ class ResultsStore:
                 return None
         if not self._keys_unique(table, texts, values):
             return None
-        return table.schema.typed(pd.DataFrame(values, columns=header, copy=False))
+        frame = table.schema.typed(pd.DataFrame(values, columns=header, copy=False))
+        del texts, values
+        _release_arrow_memory()
+        return frame
 
     @staticmethod
     def _keys_unique(table: _Table, texts: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
