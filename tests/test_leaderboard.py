@@ -23,7 +23,7 @@ from zoo.cli import main as zoo_main
 from zoo.errors import ResultsFileError
 from zoo.leaderboard import render  # noqa: E402
 from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
-from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
+from zoo.leaderboard.tables import code, escape, fmt_diff, fmt_float_array  # noqa: E402
 from zoo.registry import ModelEntry, Registry  # noqa: E402
 from zoo.results import ACCURACY, ResultsStore
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord  # noqa: E402
@@ -231,6 +231,33 @@ def test_escape_and_code_units() -> None:
     assert code("x `y`") == "`` x `y` ``"
     assert fmt_diff(0.70000001) == "+0.70" and fmt_diff(-0.4) == "-0.40" and fmt_diff(0.0) == "±0.00"
     assert fmt_diff(math.nan) == "–"
+
+
+_ROUNDING_CASES = [0.125, 2.675, 1.005, 0.005, 99.995, 99.999, -0.001, -0.0, 0.0, 5e-324, 999999.994, 1e6, 1e300]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=True, allow_infinity=True)
+        | st.floats(-200, 200)
+        | st.integers(-20000, 20000).map(lambda i: i / 1000)  # ties and near-ties after scaling
+        | st.sampled_from(_ROUNDING_CASES),
+        max_size=40,
+    ),
+    digits=st.integers(1, 3),
+)
+def test_fmt_float_array_writes_what_python_writes_or_leaves_it(values: list[float], digits: int) -> None:
+    import numpy as np
+
+    texts, done = fmt_float_array(np.array(values, dtype=np.float64), digits)
+    for value, text, formatted in zip(values, texts.to_pylist(), done.tolist(), strict=True):
+        assert (text is not None) == formatted
+        if formatted:
+            assert text == f"{value:.{digits}f}", value
+        else:  # left to fmt_floats: only where the scaled value is near a tie, or the value is not small and finite
+            scaled = abs(value) * 10**digits
+            assert not (abs(value) < 1e6) or abs(scaled - math.floor(scaled) - 0.5) <= 1e-6
 
 
 def test_per_class_details(rendered: tuple[Path, list[Path]]) -> None:
