@@ -567,7 +567,10 @@ class _PerClassTables:
                 )
                 for i, n, iou, acc, dice in rows
             ]
-            lines = pc.replace_with_mask(lines, pa.array(~fast), pa.array(others, pa.string()))
+            # appended after the fast lines and taken into their places (a take is quicker than a masked replace)
+            place = np.arange(len(fast))
+            place[slow] = len(fast) + np.arange(len(slow))
+            lines = pa.concat_arrays([lines, pa.array(others, lines.type)]).take(pa.array(place))
         del texts, index_texts
         # By key, then class index (unique per key: data.load drops repeats), then file order; a store
         # written by appends is in that order already, and is not copied again.

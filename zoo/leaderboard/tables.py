@@ -130,12 +130,11 @@ def fmt_float_array(values: np.ndarray, digits: int = 2) -> tuple[pa.Array, np.n
         scaled = values * scale
         done = (np.abs(values) < _ARRAY_MAX) & (np.abs(scaled - np.floor(scaled) - 0.5) > _TIE_MARGIN)
         units = np.abs(np.rint(np.where(done, scaled, 0.0))).astype(np.int64)
-    whole = pc.cast(pa.array(units // scale), pa.string())
+    whole = pc.cast(pa.array(units // scale, mask=~done), pa.string())  # null where not done: so is the text
     part = pc.utf8_lpad(pc.cast(pa.array(units % scale), pa.string()), digits, "0")
-    text = pc.binary_join_element_wise(whole, ".", part, "")
     # the sign of the value, not of its rounded digits: Python writes -0.001 as "-0.00"
-    text = pc.if_else(pa.array(np.signbit(values)), pc.binary_join_element_wise("-", text, ""), text)
-    return pc.if_else(pa.array(done), text, pa.scalar(None, pa.string())), done
+    sign = pa.DictionaryArray.from_arrays(pa.array(np.signbit(values).astype(np.int8)), pa.array(["", "-"]))
+    return pc.binary_join_element_wise(pc.cast(sign, pa.string()), whole, ".", part, ""), done
 
 
 def fmt_diff(value: float, digits: int = 2) -> str:
