@@ -515,9 +515,11 @@ def _key_groups(per_class: pd.DataFrame) -> tuple[np.ndarray, dict[tuple[str, ..
         starts[1:] |= pc.not_equal(array[1:], array[:-1]).to_numpy(zero_copy_only=False)
     first = np.flatnonzero(starts)
     numbers: dict[tuple[str, ...], int] = {}
+    # a filter works chunk by chunk, where a take would concatenate each column's chunks first
+    mask = pa.array(starts)
     runs = [
         numbers.setdefault(key, len(numbers))
-        for key in zip(*(array.take(pa.array(first)).to_pylist() for array in arrays), strict=True)
+        for key in zip(*(array.filter(mask).to_pylist() for array in arrays), strict=True)
     ]
     return np.repeat(np.array(runs, dtype=np.int64), np.diff(first, append=len(per_class))), numbers
 
