@@ -356,13 +356,17 @@ class ResultsStore:
             pa.chunked_array([pa.array(values[c], from_pandas=True)]) for c in key[table.group_columns :]
         ]
         code = np.zeros(len(arrays[0]) if arrays else 0, dtype=np.int64)
+        span = 1  # code < span
         for array in arrays:
             # one small integer per distinct value (a missing value is one too), combined into one code per key
             encoded = pc.dictionary_encode(array, null_encoding="encode").combine_chunks()
             size = max(len(encoded.dictionary), 1)
+            if span * size >= 1 << 62:  # renumber 0..n-1 first, so that the product cannot overflow
+                code, uniques = pd.factorize(code)
+                span = len(uniques)
             code = code * size + encoded.indices.to_numpy(zero_copy_only=False)
-            code, _ = pd.factorize(code)  # back to 0..n-1, so the next product cannot overflow
-        return len(code) == 0 or int(code.max()) + 1 == len(code)
+            span *= size
+        return len(code) == len(pd.unique(code))
 
     def _read_bytes(self, path: Path) -> bytes:
         try:
