@@ -269,6 +269,33 @@ def test_per_class_details(rendered: tuple[Path, list[Path]]) -> None:
     assert "No per-class values were stored for this row." in section  # the evil row has none
 
 
+def test_per_class_rows_in_any_order_are_shown_by_class_index(tmp_path: Path) -> None:
+    # A key's per-class rows need not be together or in class order (a hand-edited or merged file).
+    import pandas as pd
+
+    first, second = _row(threads=None), _row(threads=None, environment_id="env9", mIoU=20.0)
+
+    def record(row: dict[str, Any], index: int, iou: float) -> dict[str, Any]:
+        key = {c: row[c] for c in ACCURACY.key_columns}
+        return {**key, "class_index": index, "class_name": f"k{index}", "IoU": iou, "Acc": 1.0, "Dice": 2.0}
+
+    per_class = [record(first, 2, 12.0), record(second, 0, 90.0), record(first, 0, 10.0),
+                 record(second, 1, 91.5), record(first, 1, 11.0)]  # fmt: skip
+    ResultsStore(tmp_path / "data" / "results.csv").replace(
+        pd.DataFrame([first, second], columns=list(ACCURACY.columns)),
+        pd.DataFrame(per_class, columns=list(ACCURACY.per_class.columns)),
+    )
+    render(tmp_path / "data", tmp_path / "out", registry=_registry())
+    section = (tmp_path / "out" / "ade20k.md").read_text().split("## Per-class IoU (measured rows)")[1]
+    tables = {
+        block.split("mIoU ")[1][:5]: [line for line in block.splitlines() if line.startswith("| ") and "-" not in line]
+        for block in section.split("<details>")[1:]
+    }  # fmt: skip
+    assert tables["38.10"][1:] == ["| 0 | k0 | 10.00 | 1.00 | 2.00 |", "| 1 | k1 | 11.00 | 1.00 | 2.00 |",
+                                   "| 2 | k2 | 12.00 | 1.00 | 2.00 |"]  # fmt: skip
+    assert tables["20.00"][1:] == ["| 0 | k0 | 90.00 | 1.00 | 2.00 |", "| 1 | k1 | 91.50 | 1.00 | 2.00 |"]
+
+
 def test_speed_page_one_table_per_device(rendered: tuple[Path, list[Path]]) -> None:
     page = (rendered[0] / "speed.md").read_text()
     assert page.count("## ") == 2 and "## Intel Xeon" in page and "## NVIDIA H200" in page
