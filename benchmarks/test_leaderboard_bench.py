@@ -50,7 +50,9 @@ def write_results(root: Path, rows: int, seed: int = 0) -> Path:
         else:
             model, tag, dataset = rng.choice(published)
         device, device_name = rng.choice(DEVICES)
-        row = dict.fromkeys(list(ACCURACY.columns), "")
+        # Missing values as the store reads them back: "" for text, None for numbers (pandas 3 refuses to cast
+        # "" to an integer column).
+        row = {c: None if c in ACCURACY.int_columns else "" for c in ACCURACY.columns}
         row.update(
             model=model, weights=tag, dataset=dataset, split="val", num_images=FULL_SPLIT[dataset],
             mIoU=rng.uniform(10, 85), aAcc=rng.uniform(50, 95), mAcc=rng.uniform(20, 90),

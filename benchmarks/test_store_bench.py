@@ -6,7 +6,9 @@
 (b) appending one line as long as the row's to a file, with fsync: what no store can beat;
 (c) ``ResultsStore.done_keys()`` on 20,000 rows: what ``--resume`` reads;
 (d) ``ResultsStore.preflight()`` on 20,000 rows, from a new store object: opening a store cold reads and
-    checks both files once (skipped where the store has no preflight).
+    checks both files once (skipped where the store has no preflight);
+(e) ``ResultsStore.read()`` and ``read_per_class()`` on 20,000 rows (what ``zoo leaderboard`` reads), with the
+    columnar reader and, turned off, record by record (every check is made either way).
 
 Run: ``pytest benchmarks/test_store_bench.py``. The before/after figures in the issue-14 note came from this file run on the previous store (then
 ``zoo.bench.results`` at the time of the measurement). No assertions on time.
@@ -126,3 +128,23 @@ def test_preflight_cold(benchmark, stores):
     _info(benchmark, SIZES[-1], "preflight from a new store object (reads and checks both files)")
     benchmark.group = "open"
     benchmark.pedantic(lambda: ResultsStore(path).preflight(), rounds=3, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("reader", ["columnar", "record-by-record"])
+def test_read(benchmark, stores, monkeypatch, reader):
+    import zoo.results.store as store_module
+
+    if not hasattr(store_module, "arrow_columns"):
+        pytest.skip("this store has no columnar reader")
+    if reader == "record-by-record":
+        monkeypatch.setattr(store_module, "arrow_columns", lambda data: None)
+    path = stores[SIZES[-1]]
+
+    def read() -> None:
+        store = ResultsStore(path)
+        store.read()
+        store.read_per_class()
+
+    _info(benchmark, SIZES[-1], f"read() and read_per_class(), {reader}")
+    benchmark.group = "read"
+    benchmark.pedantic(read, rounds=3, warmup_rounds=1)

@@ -23,7 +23,7 @@ from zoo.cli import main as zoo_main
 from zoo.errors import ResultsFileError
 from zoo.leaderboard import render  # noqa: E402
 from zoo.leaderboard.plots import Point, pareto_front  # noqa: E402
-from zoo.leaderboard.tables import code, escape, fmt_diff  # noqa: E402
+from zoo.leaderboard.tables import code, escape, fmt_diff, fmt_float_array  # noqa: E402
 from zoo.registry import ModelEntry, Registry  # noqa: E402
 from zoo.results import ACCURACY, ResultsStore
 from zoo.weights import IMAGENET_MEAN, IMAGENET_STD, EvalProtocol, ReportedMetric, WeightRecord  # noqa: E402
@@ -233,6 +233,33 @@ def test_escape_and_code_units() -> None:
     assert fmt_diff(math.nan) == "–"
 
 
+_ROUNDING_CASES = [0.125, 2.675, 1.005, 0.005, 99.995, 99.999, -0.001, -0.0, 0.0, 5e-324, 999999.994, 1e6, 1e300]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=True, allow_infinity=True)
+        | st.floats(-200, 200)
+        | st.integers(-20000, 20000).map(lambda i: i / 1000)  # ties and near-ties after scaling
+        | st.sampled_from(_ROUNDING_CASES),
+        max_size=40,
+    ),
+    digits=st.integers(1, 3),
+)
+def test_fmt_float_array_writes_what_python_writes_or_leaves_it(values: list[float], digits: int) -> None:
+    import numpy as np
+
+    texts, done = fmt_float_array(np.array(values, dtype=np.float64), digits)
+    for value, text, formatted in zip(values, texts.to_pylist(), done.tolist(), strict=True):
+        assert (text is not None) == formatted
+        if formatted:
+            assert text == f"{value:.{digits}f}", value
+        else:  # left to fmt_floats: only where the scaled value is near a tie, or the value is not small and finite
+            scaled = abs(value) * 10**digits
+            assert not (abs(value) < 1e6) or abs(scaled - math.floor(scaled) - 0.5) <= 1e-6
+
+
 def test_per_class_details(rendered: tuple[Path, list[Path]]) -> None:
     page = (rendered[0] / "ade20k.md").read_text()
     section = page.split("## Per-class IoU (measured rows)")[1]
@@ -240,6 +267,33 @@ def test_per_class_details(rendered: tuple[Path, list[Path]]) -> None:
     assert "| 1 | a\\|b\\_c | 44.30 | 55.00 | 61.40 |" in section
     assert "| 2 | &lt;sky&gt; | – | – | – |" in section  # NaN: absent class, not 0
     assert "No per-class values were stored for this row." in section  # the evil row has none
+
+
+def test_per_class_rows_in_any_order_are_shown_by_class_index(tmp_path: Path) -> None:
+    # A key's per-class rows need not be together or in class order (a hand-edited or merged file).
+    import pandas as pd
+
+    first, second = _row(threads=None), _row(threads=None, environment_id="env9", mIoU=20.0)
+
+    def record(row: dict[str, Any], index: int, iou: float) -> dict[str, Any]:
+        key = {c: row[c] for c in ACCURACY.key_columns}
+        return {**key, "class_index": index, "class_name": f"k{index}", "IoU": iou, "Acc": 1.0, "Dice": 2.0}
+
+    per_class = [record(first, 2, 12.0), record(second, 0, 90.0), record(first, 0, 10.0),
+                 record(second, 1, 91.5), record(first, 1, 11.0)]  # fmt: skip
+    ResultsStore(tmp_path / "data" / "results.csv").replace(
+        pd.DataFrame([first, second], columns=list(ACCURACY.columns)),
+        pd.DataFrame(per_class, columns=list(ACCURACY.per_class.columns)),
+    )
+    render(tmp_path / "data", tmp_path / "out", registry=_registry())
+    section = (tmp_path / "out" / "ade20k.md").read_text().split("## Per-class IoU (measured rows)")[1]
+    tables = {
+        block.split("mIoU ")[1][:5]: [line for line in block.splitlines() if line.startswith("| ") and "-" not in line]
+        for block in section.split("<details>")[1:]
+    }  # fmt: skip
+    assert tables["38.10"][1:] == ["| 0 | k0 | 10.00 | 1.00 | 2.00 |", "| 1 | k1 | 11.00 | 1.00 | 2.00 |",
+                                   "| 2 | k2 | 12.00 | 1.00 | 2.00 |"]  # fmt: skip
+    assert tables["20.00"][1:] == ["| 0 | k0 | 90.00 | 1.00 | 2.00 |", "| 1 | k1 | 91.50 | 1.00 | 2.00 |"]
 
 
 def test_speed_page_one_table_per_device(rendered: tuple[Path, list[Path]]) -> None:

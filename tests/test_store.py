@@ -135,6 +135,123 @@ def test_a_store_written_by_the_previous_zoo_stays_readable_and_appendable(tmp_p
     assert len(store.read_per_class()) == 4
 
 
+# ---------------------------------------------------------------------------------------------- columnar read
+
+# read() and read_per_class() parse a whole file with pyarrow when that provably gives what the record-by-record
+# reader gives, and otherwise leave the file to that reader, which names what is wrong. Each case below is read
+# both ways and must come out the same: the same frame, or the same one-line error.
+
+
+def _read_outcome(store: ResultsStore, per_class: bool) -> pd.DataFrame | str:
+    try:
+        return store.read_per_class() if per_class else store.read()
+    except ResultsFileError as e:
+        return f"ResultsFileError: {e}"
+
+
+def _both_readers(store: ResultsStore, monkeypatch, per_class: bool = False) -> tuple[object, object, bool]:
+    """(the columnar outcome, the record-by-record outcome, whether the columnar read gave the frame)."""
+    import zoo.results.store as store_module
+
+    columnar_read = ResultsStore._read_csv_columnar
+    used = []
+
+    def spy(self, table):
+        used.append(columnar_read(self, table))
+        return used[-1]
+
+    monkeypatch.setattr(ResultsStore, "_read_csv_columnar", spy)
+    columnar = _read_outcome(ResultsStore(store.path), per_class)
+    monkeypatch.setattr(store_module, "arrow_columns", lambda data: None)
+    by_record = _read_outcome(ResultsStore(store.path), per_class)
+    monkeypatch.undo()
+    return columnar, by_record, any(u is not None for u in used)
+
+
+def _same(columnar: object, by_record: object) -> None:
+    if isinstance(by_record, str):
+        assert columnar == by_record
+    else:
+        assert isinstance(columnar, pd.DataFrame), columnar
+        pd.testing.assert_frame_equal(columnar, by_record, check_exact=True)
+        assert list(columnar.dtypes) == list(by_record.dtypes)
+
+
+def test_a_columnar_read_gives_what_the_record_reader_gives(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "results.csv")
+    awkward = {
+        "notes": 'a, "quoted"\nnote, ünïcode',
+        "protocol_json": '{"a": "b,c", "d": ""}',
+        "threads": None,
+    }
+    store.append(make_row(model="a", mIoU=None, images_per_s=float("inf"), aAcc=-0.0, **awkward),
+                 make_classes(3) + [{"class_index": 7, "class_name": 'x,"y"', "IoU": None, "Acc": 5e-324,
+                                     "Dice": 1 / 3}])  # fmt: skip
+    store.append(make_row(model="b", batch_size=None, notes="", weights="007"), make_classes(2))
+    for per_class in (False, True):
+        columnar, by_record, used = _both_readers(store, monkeypatch, per_class)
+        assert used, "the columnar reader stepped aside for a file it should read"
+        _same(columnar, by_record)
+    assert store.read().loc[0, "notes"] == awkward["notes"]
+
+
+def _edit(old: bytes, new: bytes, per_class: bool = False):
+    def edit(store: ResultsStore) -> bool:
+        path = store.per_class_path if per_class else store.path
+        data = path.read_bytes()
+        assert old in data
+        path.write_bytes(data.replace(old, new, 1))
+        return per_class
+
+    return edit
+
+
+def _long_field(store: ResultsStore) -> bool:
+    import csv
+
+    data = store.path.read_bytes()
+    store.path.write_bytes(data.replace(b"a note", b"n" * (csv.field_size_limit() + 1), 1))
+    return False
+
+
+@pytest.mark.parametrize(
+    ("edit", "columnar_reads_it"),
+    [
+        (_edit(b"a note", b'"a "note', False), False),  # text after a closing quote: csv.reader refuses it
+        (_edit(b"a note", b'a "note', False), False),  # a quote inside an unquoted field: csv.reader keeps it
+        (_edit(b",66.4,", b", 66.4,"), False),  # numbers in forms only Python reads
+        (_edit(b",66.4,", b",6_6.4,"), False),
+        (_edit(b",66.4,", b",nan(1),"), False),  # ... or neither
+        (_edit(b",66.4,", b",lots,"), False),
+        (_edit(b",1449,", b",+1449,"), None),
+        (_edit(b",66.4,", b",6.64E+1,"), True),
+        (_edit(b",66.4,", b",-Infinity,"), None),
+        (_edit(b"\n", b"\r\n"), False),  # carriage returns: csv.reader takes one alone as a line end
+        (_edit(b"\n", b"\n\n"), True),  # blank lines are skipped
+        (_edit(b"\nx,", b"\nx,"), True),
+        (_edit(b"a note", b"a\x00note"), False),
+        (_edit(b"a note", "à note".encode("latin-1")), False),  # not UTF-8
+        (_long_field, False),  # longer than csv.field_size_limit()
+        (_edit(b",1,c1,", b",0,c1,", True), False),  # two classes of one row share an index
+        (_edit(b",1,c1,", b",00,c1,", True), False),  # ... by value, not by text
+        (_edit(b",1,c1,", b",,c1,", True), None),
+        (_edit(b",1,c1,51.0,", b",1,c1,,", True), True),
+        (_edit(b"\nx,", b'\n"x",', True), None),  # quoted where it need not be
+    ],  # fmt: skip
+)
+def test_a_file_the_columnar_reader_cannot_vouch_for_is_read_record_by_record(
+    tmp_path, monkeypatch, edit, columnar_reads_it
+):
+    store = ResultsStore(tmp_path / "results.csv")
+    store.append(make_row(model="x", notes="a note"), make_classes(2))
+    store.append(make_row(model="y"), make_classes(2))
+    per_class = edit(store)
+    columnar, by_record, used = _both_readers(store, monkeypatch, per_class)
+    _same(columnar, by_record)
+    if columnar_reads_it is not None:  # None: either way is right
+        assert used == columnar_reads_it
+
+
 def test_another_writer_appends_are_seen_without_rereading(tmp_path):
     first, second = ResultsStore(tmp_path / "r.csv"), ResultsStore(tmp_path / "r.csv")
     first.append(make_row(model="a"), make_classes(2))

@@ -87,7 +87,8 @@ def load(results_dir: str | Path | None) -> Results:
                 used.append(store.per_class_path)
     key_columns = list(ACCURACY.key_columns)
     acc = pd.concat(accuracy, ignore_index=True) if accuracy else ACCURACY.empty().assign(file="")
-    acc = acc.loc[~acc["dataset"].map(is_folder_name)].reset_index(drop=True)
+    acc = _official(acc)
+    # Each store refuses a key twice within itself; only rows of different files can share one.
     dup = acc.duplicated(subset=key_columns, keep=False)
     if dup.any():
         files = sorted(set(acc.loc[dup, "file"]))
@@ -98,8 +99,10 @@ def load(results_dir: str | Path | None) -> Results:
     per_class_schema = ACCURACY.per_class
     assert per_class_schema is not None
     classes = pd.concat(per_class, ignore_index=True) if per_class else per_class_schema.empty()
-    classes = classes.drop_duplicates(subset=list(per_class_schema.key_columns), keep="last")
-    classes = classes.loc[~classes["dataset"].map(is_folder_name)].reset_index(drop=True)
+    if len(per_class) > 1:  # one file holds no key twice (its store checked that on reading)
+        classes = classes.drop_duplicates(subset=list(per_class_schema.key_columns), keep="last")
+        classes = classes.reset_index(drop=True)
+    classes = _official(classes)
     spd = pd.concat(speed, ignore_index=True).fillna("") if speed else pd.DataFrame({"file": []}, dtype=str)
     return Results(
         accuracy=acc.loc[:, [*ACCURACY.columns, "file"]],
@@ -108,6 +111,16 @@ def load(results_dir: str | Path | None) -> Results:
         files=sorted(set(used)),
         complexity=pd.concat(complexity, ignore_index=True) if complexity else COMPLEXITY.empty(),
     )
+
+
+def _official(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows on a folder of the user's own, indexed from 0. Each dataset name is judged
+    once (hundreds of thousands of per-class rows share a few names)."""
+    names = frame["dataset"].unique().tolist()
+    folders = [name for name in names if is_folder_name(name)]
+    if not folders:
+        return frame.reset_index(drop=True)
+    return frame.loc[~frame["dataset"].isin(folders)].reset_index(drop=True)
 
 
 def _read_speed(path: Path) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from zoo.leaderboard.tables import (
     escape,
     fmt_diff,
     fmt_float,
+    fmt_float_array,
     fmt_floats,
     is_missing,
     table,
@@ -83,6 +84,23 @@ class Context:
     )
     #: the per-class tables of every result key, built on first use
     per_class_tables: _PerClassTables | None = field(default=None, repr=False)
+
+
+def _column_values(column: pd.Series) -> list[Any]:
+    """``column``'s values as ``DataFrame.to_dict("records")`` gives them (Python scalars; ``None`` for a missing
+    integer), without iterating a pyarrow-backed text column value by value in Python (most of its cost)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.to_numpy(dtype=object).tolist()
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.hasnans:
+        return [None if v is pd.NA else v for v in column.tolist()]
+    return column.tolist()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")``, a column at a time."""
+    columns = [str(c) for c in frame.columns]
+    values = [_column_values(frame[c]) for c in frame.columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _as_of(ctx: Context) -> str:
@@ -169,7 +187,7 @@ def _measured(ctx: Context, dataset: str) -> list[dict[str, Any]]:
     rows = rows.sort_values(
         ["_order", "model", "weights", "protocol", "device_name", "dtype", "date"], kind="stable"
     )
-    return rows.to_dict("records")
+    return _records(rows)
 
 
 def not_ranked_because(row: Row) -> str:
@@ -495,47 +513,105 @@ def _timed(images_per_s: Any) -> bool:
 _CLASS_LINE = "| %d | %s | %.2f | %.2f | %.2f |"
 
 
+def _key_groups(per_class: pd.DataFrame) -> tuple[np.ndarray, dict[tuple[str, ...], int]]:
+    """The group number of each per-class row (rows of one result key share one) and the number of each key.
+
+    A store appends a row's classes together, so the rows come in runs of one key: the runs are found by
+    comparing each row with the one before (no hash table over hundreds of thousands of rows, as a pandas
+    groupby builds) and one key per run is looked up. Rows with a missing key value belong to no group (-1),
+    as in a pandas groupby.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = [per_class[c] for c in ACCURACY.key_columns]
+    if any(column.hasnans for column in columns):
+        grouped = per_class.groupby(list(ACCURACY.key_columns), sort=False)
+        group_of = grouped.ngroup().to_numpy()
+        return group_of, {key: int(group_of[rows[0]]) for key, rows in grouped.indices.items()}
+    arrays = [pa.chunked_array(pa.array(column)) for column in columns]  # pyarrow-backed: no copy
+    starts = np.zeros(len(per_class), dtype=bool)
+    starts[:1] = True
+    for array in arrays:
+        starts[1:] |= pc.not_equal(array[1:], array[:-1]).to_numpy(zero_copy_only=False)
+    first = np.flatnonzero(starts)
+    numbers: dict[tuple[str, ...], int] = {}
+    # a filter works chunk by chunk, where a take would concatenate each column's chunks first
+    mask = pa.array(starts)
+    runs = [
+        numbers.setdefault(key, len(numbers))
+        for key in zip(*(array.filter(mask).to_pylist() for array in arrays), strict=True)
+    ]
+    return np.repeat(np.array(runs, dtype=np.int64), np.diff(first, append=len(per_class))), numbers
+
+
 class _PerClassTables:
-    """The per-class table lines of every result key, formatted once for the whole per-class table.
+    """The per-class table of every result key, formatted once for the whole per-class table.
 
     One grouping and one formatting pass over all per-class rows, instead of a comparison of the whole table
-    and a pandas row object per class for every result row (which made rendering quadratic).
+    and a pandas row object per class for every result row (which made rendering quadratic). The lines are
+    built as pyarrow strings and joined into one block of text per key, so hundreds of thousands of lines
+    never become Python strings one by one.
     """
 
     HEADER = table(["#", "class", "IoU", "Acc", "Dice"], [], "rlrrr")
 
     def __init__(self, per_class: pd.DataFrame) -> None:
-        self._groups: dict[tuple[str, ...], np.ndarray] = (
-            per_class.groupby(list(ACCURACY.key_columns), sort=False).indices if len(per_class) else {}
-        )
-        self._class_index = per_class["class_index"].to_numpy(dtype="float64", na_value=math.inf)
-        names = {name: escape(name) for name in per_class["class_name"].unique().tolist()}  # escape each once
-        self._lines = [
-            # one %-format per line where all three values are numbers (nearly always): the same text as
-            # table_row of fmt_float cells, a few times faster at hundreds of thousands of lines
-            _CLASS_LINE % (i, names[n], iou, acc, dice)
-            if type(i) is int and iou == iou and acc == acc and dice == dice
-            else table_row(
-                [MISSING if is_missing(i) else str(int(i)), names[n], *fmt_floats([iou, acc, dice])]
-            )
-            for i, n, iou, acc, dice in zip(
-                per_class["class_index"].tolist(),
-                per_class["class_name"].tolist(),
-                per_class["IoU"].tolist(),
-                per_class["Acc"].tolist(),
-                per_class["Dice"].tolist(),
-                strict=True,
-            )
-        ]
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self._blocks: dict[tuple[str, ...], str] = {}
+        if not len(per_class):
+            return
+        group_of, groups = _key_groups(per_class)
+        class_index = per_class["class_index"].to_numpy(dtype="float64", na_value=math.inf)
+        name_codes, names = pd.factorize(per_class["class_name"], use_na_sentinel=False)
+        escaped = [escape(name) for name in names.tolist()]  # each name once
+        values = [per_class[c].to_numpy(dtype="float64", na_value=math.nan) for c in ("IoU", "Acc", "Dice")]
+        texts, done = zip(*(fmt_float_array(v) for v in values), strict=True)
+        # _CLASS_LINE where the index is known and every value could be formatted (nearly always)
+        fast = per_class["class_index"].notna().to_numpy() & done[0] & done[1] & done[2]
+        index_texts = pc.cast(pa.array(np.where(fast, class_index, 0).astype(np.int64)), pa.string())
+        lines = pc.binary_join_element_wise(
+            "| ", index_texts, " | ", pa.array(escaped, pa.string()).take(pa.array(name_codes)), " | ",
+            texts[0], " | ", texts[1], " | ", texts[2], " |", "",
+        )  # fmt: skip
+        slow = np.flatnonzero(~fast)
+        if len(slow):  # the rest as before: a %-format, or table_row for a missing index or value
+            rows = zip(
+                per_class["class_index"].take(slow).tolist(), name_codes[slow].tolist(),
+                *(v[slow].tolist() for v in values), strict=True,
+            )  # fmt: skip
+            others = [
+                _CLASS_LINE % (i, escaped[n], iou, acc, dice)
+                if type(i) is int and iou == iou and acc == acc and dice == dice
+                else table_row(
+                    [MISSING if is_missing(i) else str(int(i)), escaped[n], *fmt_floats([iou, acc, dice])]
+                )
+                for i, n, iou, acc, dice in rows
+            ]
+            # appended after the fast lines and taken into their places (a take is quicker than a masked replace)
+            place = np.arange(len(fast))
+            place[slow] = len(fast) + np.arange(len(slow))
+            lines = pa.concat_arrays([lines, pa.array(others, lines.type)]).take(pa.array(place))
+        del texts, index_texts
+        # By key, then class index (unique per key: data.load drops repeats), then file order; a store
+        # written by appends is in that order already, and is not copied again.
+        order = np.lexsort((class_index, group_of))
+        order = order[group_of[order] >= 0]  # rows of no group (a missing key value) are never shown
+        if len(order) != len(lines) or np.any(order[1:] < order[:-1]):
+            lines = lines.take(pa.array(order))
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(group_of[order], minlength=len(groups)))])
+        listed = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), lines)
+        del lines
+        blocks = pc.binary_join(listed, "\n").to_pylist()
+        self._blocks = {key: blocks[number] for key, number in groups.items()}
 
     def lines(self, row: Row) -> list[str]:
-        """The table of ``row``'s classes by class index, or ``[]`` when none was stored."""
-        positions = self._groups.get(tuple(row[c] for c in ACCURACY.key_columns))
-        if positions is None:
-            return []
-        # class indices are unique per key (data.load drops repeats), so the order is fully determined
-        positions = positions[np.argsort(self._class_index[positions], kind="stable")]
-        return [*self.HEADER, *(self._lines[i] for i in positions.tolist())]
+        """The table of ``row``'s classes by class index (its header lines, then the rows as one block of
+        lines), or ``[]`` when none was stored."""
+        block = self._blocks.get(tuple(row[c] for c in ACCURACY.key_columns))
+        return [] if block is None else [*self.HEADER, block]
 
 
 def _per_class(ctx: Context, measured: Sequence[Row], why_not: Sequence[str]) -> list[str]:
@@ -609,7 +685,7 @@ def speed_page(ctx: Context) -> list[str]:
     if speed.empty:
         return lines + [NO_SPEED]
     columns = [c for c in speed.columns if c != "file"]
-    records = speed.to_dict("records")
+    records = _records(speed)
     devices = [_device(r) for r in records]
     headers = [escape(header) for header, _ in SPEED_TABLE_COLUMNS]
     align = "".join("r" if right else "l" for _, right in SPEED_TABLE_COLUMNS)
@@ -688,7 +764,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
         "",
     ]
     body = []
-    why_not = [not_ranked_because(row) for row in acc.to_dict("records")]
+    why_not = [not_ranked_because(row) for row in _records(acc)]
     for dataset in pages:
         reported = [r for r in ctx.reported if r.dataset == dataset]
         on_page = (acc["dataset"] == dataset).tolist()
@@ -745,7 +821,7 @@ def index_page(ctx: Context, pages: Sequence[str]) -> list[str]:
                     _day(r["date"]),
                     code(r["command"]),
                 ]
-                for r in rows.to_dict("records")
+                for r in _records(rows)
             ],  # fmt: skip
         )
     lines += ["", "### Reported rows", ""]

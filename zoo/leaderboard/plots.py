@@ -94,7 +94,9 @@ def plot_accuracy_vs_speed(
         key=lambda p: (p.throughput, p.miou, p.label),
     )
     front = pareto_front(usable)
-    rc = {"svg.hashsalt": "zoo-leaderboard", "svg.fonttype": "path", "path.simplify": True}
+    rc = {"svg.hashsalt": "zoo-leaderboard", "svg.fonttype": "path", "path.simplify": True,
+          # no layout engine after tight_layout (see below)
+          "figure.autolayout": False, "figure.constrained_layout.use": False}  # fmt: skip
     with matplotlib.rc_context(rc):
         fig = Figure(figsize=(7.0, 4.5), dpi=100)
         FigureCanvasAgg(fig)
@@ -130,4 +132,7 @@ def plot_accuracy_vs_speed(
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best" if extra else "lower left", fontsize=8)
         fig.tight_layout()
+        # tight_layout leaves a placeholder layout engine, and savefig runs a whole draw without rendering
+        # before each file for a figure with one: the layout is final here, so none is left.
+        fig.set_layout_engine(None)
         return save_figure(fig, stem)

@@ -6,9 +6,15 @@ pages are easy to test and byte-for-byte deterministic.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "MISSING",
@@ -16,6 +22,7 @@ __all__ = [
     "escape",
     "fmt_diff",
     "fmt_float",
+    "fmt_float_array",
     "fmt_floats",
     "is_missing",
     "table",
@@ -48,9 +55,20 @@ def escape(text: Any) -> str:
     ``| * _ ` [ ]`` and the backslash get a backslash; ``<`` ``>`` ``&`` become HTML entities (a backslash
     does not stop every renderer from reading ``<tag>`` as HTML); newlines become spaces.
     """
+    if type(text) is str:
+        return _escape_text(text)
     if is_missing(text):
         return MISSING
     return " ".join(str(text).translate(_ESCAPES).splitlines())
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _escape_text(text: str) -> str:
+    """:func:`escape` of a string, remembered: table cells repeat (model names, devices, dates) across thousands
+    of rows."""
+    if not text.strip():
+        return MISSING
+    return " ".join(text.translate(_ESCAPES).splitlines())
 
 
 def code(text: Any) -> str:
@@ -85,6 +103,50 @@ def fmt_floats(values: Sequence[Any], digits: int = 2) -> list[str]:
         (MISSING if v != v else f"{v:.{digits}f}") if type(v) is float else fmt_float(v, digits)
         for v in values
     ]
+
+
+#: :func:`fmt_float_array` formats values below this magnitude: the rounding error of ``value * 10**digits`` stays
+#: far below :data:`_TIE_MARGIN` there.
+_ARRAY_MAX = 1e6
+#: How close to a rounding tie (``x.5`` after scaling) a value may come before only Python's correctly rounded
+#: formatting can tell which way it goes.
+_TIE_MARGIN = 1e-6
+
+
+def fmt_float_array(values: np.ndarray, digits: int = 2) -> tuple[pa.Array, np.ndarray]:
+    """``f"{v:.{digits}f}"`` of each value of a float array, as a pyarrow string array built without a Python
+    string per value (hundreds of thousands of per-class values).
+
+    The value is scaled by ``10**digits`` and rounded to an integer, whose digits are the text. That rounds as
+    Python does wherever the scaled value is not within :data:`_TIE_MARGIN` of a tie; the values it cannot vouch
+    for (near a tie, NaN, infinite, or of magnitude :data:`_ARRAY_MAX` or more) are left to :func:`fmt_floats`.
+
+    Args:
+        values: float64 values.
+        digits: decimals, at least 1.
+
+    Returns:
+        The texts (null where not formatted) and a boolean array saying which values were formatted.
+
+    Raises:
+        ValueError: ``digits`` is below 1.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if digits < 1:
+        raise ValueError(f"digits must be at least 1, got {digits}")
+    values = np.asarray(values, dtype=np.float64)
+    scale = 10**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale
+        done = (np.abs(values) < _ARRAY_MAX) & (np.abs(scaled - np.floor(scaled) - 0.5) > _TIE_MARGIN)
+        units = np.abs(np.rint(np.where(done, scaled, 0.0))).astype(np.int64)
+    whole = pc.cast(pa.array(units // scale, mask=~done), pa.string())  # null where not done: so is the text
+    part = pc.utf8_lpad(pc.cast(pa.array(units % scale), pa.string()), digits, "0")
+    # the sign of the value, not of its rounded digits: Python writes -0.001 as "-0.00"
+    sign = pa.DictionaryArray.from_arrays(pa.array(np.signbit(values).astype(np.int8)), pa.array(["", "-"]))
+    return pc.binary_join_element_wise(pc.cast(sign, pa.string()), whole, ".", part, ""), done
 
 
 def fmt_diff(value: float, digits: int = 2) -> str:

@@ -19,11 +19,17 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "CsvScan",
     "Journal",
+    "arrow_columns",
     "NotTextError",
     "append_bytes",
     "csv_bytes",
@@ -144,6 +150,98 @@ class CsvScan:
         """How many fields the unfinished record in :attr:`tail` has so far (for messages)."""
         text = self.tail.decode("utf-8", errors="replace")
         return len(next(csv.reader(io.StringIO(text, newline="")), []))
+
+
+# The bytes around a quote that keep a file in the subset where pyarrow and csv.reader(strict=True) agree: an
+# opening quote comes after a delimiter, a line end or a closing quote (a doubled quote); a closing quote
+# comes before one of them or an opening quote (the other half of a doubled quote).
+_QUOTE_NEIGHBOURS = np.zeros(256, dtype=bool)
+_QUOTE_NEIGHBOURS[[ord(","), ord("\n"), ord('"')]] = True
+# Quotes are located a slice at a time, so the scan's temporary arrays stay small whatever the file's size.
+_QUOTE_SCAN_BYTES = 1 << 24
+
+
+def _quotes_are_simple(view: np.ndarray, start: int) -> bool:
+    """Whether every quote in ``view[start:]`` opens a field, closes one (before a delimiter or line end) or is
+    half of a doubled quote inside one, and no quoted field is left open at the end.
+
+    Quotes then toggle between inside and outside a quoted field one by one, so the quote's rank (even: it
+    opens, odd: it closes) tells which it is; a quote in the middle of an unquoted field (``ab"c``) or text after
+    a closing quote (``"ab"c``, which csv.reader(strict=True) refuses and pyarrow reads as ``abc``) fails.
+    ``view[start - 1]`` must be a line end.
+    """
+    seen = 0
+    for at in range(start, len(view), _QUOTE_SCAN_BYTES):
+        positions = np.flatnonzero(view[at : at + _QUOTE_SCAN_BYTES] == ord('"'))
+        positions += at
+        opening = positions[(seen % 2) :: 2]
+        closing = positions[1 - (seen % 2) :: 2]
+        if not _QUOTE_NEIGHBOURS[view[opening - 1]].all():
+            return False
+        # a closing quote is never the last byte: the view ends with a line end
+        if len(closing) and (closing[-1] + 1 >= len(view) or not _QUOTE_NEIGHBOURS[view[closing + 1]].all()):
+            return False
+        seen += len(positions)
+    return seen % 2 == 0
+
+
+def arrow_columns(data: bytes) -> tuple[list[str], dict[str, pa.ChunkedArray]] | None:
+    """The header and the text of every column of the CSV file ``data``, parsed by pyarrow (in parallel, without
+    a Python object per field), when that provably gives what :class:`CsvScan` gives; else ``None``.
+
+    ``None`` (the caller then reads the file with :class:`CsvScan`, which names what is wrong) unless: pyarrow is
+    installed; ``data`` ends with a line end (no unfinished record); it holds no carriage return and no NUL
+    (which csv.reader treats specially); its first line is a header without quotes or empty names, and
+    records follow it; every quote is where csv.reader(strict=True) accepts it (:func:`_quotes_are_simple`);
+    every record has as many fields as the header; the text is UTF-8; and no field is longer than
+    :func:`csv.field_size_limit`. Blank lines are skipped, as by :class:`CsvScan`'s callers.
+
+    Returns:
+        The header's names and, by name, each column's texts (``""`` for an empty field, never null).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pa_csv
+    except ImportError:  # pandas' parquet support needs it too, but a CSV store must not
+        return None
+    header_end = data.find(b"\n") + 1
+    if header_end <= 1 or not data.endswith(b"\n") or header_end == len(data):
+        return None
+    if b"\r" in data or b"\0" in data or b'"' in data[:header_end]:
+        return None
+    try:
+        header = data[: header_end - 1].decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return None
+    if "" in header or len(set(header)) != len(header):
+        return None
+    if not _quotes_are_simple(np.frombuffer(data, dtype=np.uint8), header_end):
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(data),
+            # One thread: a process that used pyarrow's thread pool sometimes aborts at exit ("terminate called
+            # without an active exception", apache/arrow#34314; 1 run in 6 here), after its work is done.
+            read_options=pa_csv.ReadOptions(skip_rows=1, column_names=header, use_threads=False),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                # large_string: what pandas' pyarrow-backed text columns hold, so they take it without a copy
+                column_types=dict.fromkeys(header, pa.large_string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):  # a record with another number of fields, or not UTF-8
+        return None
+    limit = csv.field_size_limit()
+    columns = {name: table.column(name) for name in header}
+    for column in columns.values():
+        # bytes >= characters, so within the limit in bytes is within it in characters
+        longest = pc.max(pc.binary_length(column)).as_py()
+        if longest is not None and longest > limit:
+            return None
+    return header, columns
 
 
 def _write_all(fd: int, data: bytes) -> None:

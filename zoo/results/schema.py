@@ -84,6 +84,11 @@ def _as_int(value: Any, column: str) -> Any:
     return as_int
 
 
+#: Number texts that Python's ``float`` / ``int`` and pyarrow's casts both accept, and read to the same value.
+_FLOAT_TEXT = r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))$"
+_INT_TEXT = r"^[+-]?[0-9]+$"
+
+
 class BadValueError(ValueError):
     """A stored text that is not of its column's type; ``index`` is its position in the texts given."""
 
@@ -265,6 +270,40 @@ class TableSchema:
                     index, f"column {column!r}: {text!r} is not {self.kind(column)}"
                 ) from None
         raise AssertionError("unreachable: a conversion failed above")
+
+    def parse_arrow(self, column: str, texts: Any) -> Any:
+        """:meth:`parse_texts` of a whole column of text at once: ``texts`` is a pyarrow string array (from
+        :func:`zoo.results.files.arrow_columns`). Returns a numpy or pandas array of the column's type holding
+        the values :meth:`parse_texts` gives, or ``None`` when one text is not in the forms both read alike;
+        the caller then uses :meth:`parse_texts`, which accepts what Python's ``float`` and ``int`` accept and
+        names a bad value.
+
+        Numbers are taken only in the forms both Python and pyarrow read, to the same value: decimal floats
+        (correctly rounded by both), ``nan``/``inf``/``infinity`` and plain decimal integers.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if column in self.float_columns:
+            pattern, target = _FLOAT_TEXT, pa.float64()
+        elif column in self.int_columns:
+            pattern, target = _INT_TEXT, pa.int64()
+        else:
+            return texts.to_pandas().array
+        present = pc.not_equal(texts, "")
+        if not pc.all(pc.or_(pc.invert(present), pc.match_substring_regex(texts, pattern))).as_py():
+            return None
+        every = pc.all(present).as_py() is not False  # (an empty column has none missing)
+        try:  # empty texts become nulls first (a copy of the column), only where there are some
+            values = pc.cast(
+                texts if every else pc.if_else(present, texts, pa.scalar(None, texts.type)), target
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # e.g. an integer beyond int64
+            return None
+        if column in self.float_columns:
+            return values.to_numpy()  # nulls become NaN
+        mask = pc.invert(present).to_numpy()
+        return pd.arrays.IntegerArray(values.fill_null(0).to_numpy(), mask)
 
     def kind(self, column: str) -> str:
         """What a value of ``column`` must be, for messages: ``"a number"``, ``"an integer"`` or ``"text"``."""
