@@ -605,7 +605,8 @@ def test_cpu_rows_name_their_thread_count_and_gpu_rows_do_not() -> None:
 
     cpu = {"device": "cpu", "device_name": "AMD EPYC (2 cores)", "threads": "1"}
     gpu = {"device": "cuda", "device_name": "NVIDIA H200", "threads": "16"}
-    assert _device(cpu) == "AMD EPYC (2 cores), 1 threads"
+    assert _device(cpu) == "AMD EPYC (2 cores), 1 thread"
+    assert _device({**cpu, "threads": "2"}) == "AMD EPYC (2 cores), 2 threads"
     assert _device(gpu) == "NVIDIA H200"
     assert _device({"device": "cpu", "device_name": "x", "threads": ""}) == "x"  # older rows: unknown
 

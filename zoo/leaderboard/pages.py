@@ -156,7 +156,8 @@ def _device(row: Row) -> str:
     name = name or ("" if is_missing(row.get("device")) else str(row["device"]).strip()) or "unknown device"
     threads = row.get("threads")
     if str(row.get("device", "")).startswith("cpu") and not is_missing(threads) and str(threads).strip():
-        name += f", {int(float(threads))} threads"
+        count = int(float(threads))
+        name += f", {count} thread{'' if count == 1 else 's'}"
     return name
 
 
