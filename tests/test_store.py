@@ -785,3 +785,17 @@ def test_concurrent_writers_lose_no_row_and_store_a_key_once(tmp_path):
     assert sorted(o.strip() for o in outputs) == ["shared refused"] * 3 + ["shared stored"]
     df = _check_whole(path, 5)
     assert len(df) == 4 * 8 + 1 and df["model"].is_unique
+
+
+def test_an_integer_too_large_for_its_column_is_one_line_naming_the_file(tmp_path):
+    """A 21-digit ``num_images`` (a hand edit, a corrupted copy) parses as a number but overflows int64:
+    reading and preflight refuse it as a ResultsFileError, never an OverflowError traceback."""
+    path = tmp_path / "r.csv"
+    ResultsStore(path).append(make_row(num_images=2000))
+    header, line = path.read_text(encoding="utf-8").splitlines()[:2]
+    fields = line.split(",")
+    fields[header.split(",").index("num_images")] = "200000000000000000000"
+    path.write_text(f"{header}\n{','.join(fields)}\n", encoding="utf-8")
+    for call in (lambda: ResultsStore(path).read(), lambda: ResultsStore(path).preflight()):
+        with pytest.raises(ResultsFileError, match=str(path)):
+            call()

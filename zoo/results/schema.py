@@ -81,7 +81,14 @@ def _as_int(value: Any, column: str) -> Any:
         raise ValueError(f"column {column!r} must be an integer, got {value!r}") from None
     if as_int != value:
         raise ValueError(f"column {column!r} must be an integer, got {value!r}")
+    if not _INT64_MIN <= as_int <= _INT64_MAX:
+        raise ValueError(f"column {column!r}: {value!r} {_OUTSIDE_INT64}")
     return as_int
+
+
+# integer columns are stored as pandas' Int64: Python's int reads any length, so the range is checked apart
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_OUTSIDE_INT64 = "lies outside the 64-bit integer range the column is stored in"
 
 
 #: Number texts that Python's ``float`` / ``int`` and pyarrow's casts both accept, and read to the same value.
@@ -256,9 +263,14 @@ class TableSchema:
         elif column in self.int_columns:
             na = pd.NA
             try:
-                return [int(t) if t else na for t in texts]
+                values = [int(t) if t else na for t in texts]
             except ValueError:
                 convert = int
+            else:
+                for index, value in enumerate(values):
+                    if value is not na and not _INT64_MIN <= value <= _INT64_MAX:
+                        raise BadValueError(index, f"column {column!r}: {texts[index]!r} {_OUTSIDE_INT64}")
+                return values
         else:
             return list(texts)
         for index, text in enumerate(texts):
@@ -333,7 +345,10 @@ class TableSchema:
             ValueError, TypeError: a value that cannot take its column's type.
         """
         frame = frame.loc[:, list(self.columns)].reset_index(drop=True)
-        return frame.astype({c: self.dtype(c) for c in self.columns})
+        try:
+            return frame.astype({c: self.dtype(c) for c in self.columns})
+        except OverflowError as e:  # a number that parses but does not fit its column's integer type
+            raise ValueError(f"an integer outside its column's range ({e})") from None
 
     def empty(self) -> pd.DataFrame:
         """A frame with no rows, :attr:`columns` and the store's dtypes."""
