@@ -186,8 +186,9 @@ def _quotes_are_simple(view: np.ndarray, start: int) -> bool:
 
 
 def arrow_columns(data: bytes) -> tuple[list[str], dict[str, pa.ChunkedArray]] | None:
-    """The header and the text of every column of the CSV file ``data``, parsed by pyarrow (in parallel, without
-    a Python object per field), when that provably gives what :class:`CsvScan` gives; else ``None``.
+    """The header and the text of every column of the CSV file ``data``, parsed by pyarrow (one thread: its
+    threaded reader can abort the process at exit, apache/arrow#34314; no Python object per field), when that
+    provably gives what :class:`CsvScan` gives; else ``None``.
 
     ``None`` (the caller then reads the file with :class:`CsvScan`, which names what is wrong) unless: pyarrow is
     installed; ``data`` ends with a line end (no unfinished record); it holds no carriage return and no NUL
