@@ -345,10 +345,7 @@ class TableSchema:
             ValueError, TypeError: a value that cannot take its column's type.
         """
         frame = frame.loc[:, list(self.columns)].reset_index(drop=True)
-        try:
-            return frame.astype({c: self.dtype(c) for c in self.columns})
-        except OverflowError as e:  # a number that parses but does not fit its column's integer type
-            raise ValueError(f"an integer outside its column's range ({e})") from None
+        return frame.astype({c: self.dtype(c) for c in self.columns})
 
     def empty(self) -> pd.DataFrame:
         """A frame with no rows, :attr:`columns` and the store's dtypes."""

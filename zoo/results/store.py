@@ -317,12 +317,7 @@ class ResultsStore:
         if frame is not None:
             return frame
         loaded = self._load_csv(table)
-        try:
-            return table.schema.typed(pd.DataFrame(loaded.values, columns=loaded.validator.header))
-        except (ValueError, TypeError) as e:
-            raise ResultsFileError(
-                f"{table.path}: a value has the wrong type ({_one_line(e)}): fix it"
-            ) from None
+        return table.schema.typed(pd.DataFrame(loaded.values, columns=loaded.validator.header))
 
     def _read_csv_columnar(self, table: _Table) -> pd.DataFrame | None:
         """The frame :meth:`_load_csv` gives, read a column at a time by pyarrow; ``None`` unless every check
