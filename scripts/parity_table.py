@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the independent reference rebuilds live beside the tests
+import reference_pipelines as refs  # noqa: E402
+
 #: the last commit before issue 12 (and the architecture work it followed)
 DEFAULT_BEFORE = "279fc22"
 #: the last commit before the DPT record followed isl-org/DPT exactly (279fc22 had no DPT record)
@@ -83,63 +85,11 @@ CASES = (
 )  # fmt: skip
 
 
-# ------------------------------------------------------------------------------ the real samples
-
-
-def _samples(real: Path, dataset: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(image, label)`` pairs read with Pillow, labels converted by each dataset's official rule."""
-    if dataset == "voc":
-        root = real / "VOCdevkit" / "VOC2012"
-        names = sorted(p.stem for p in (root / "SegmentationClass").glob("*.png"))
-        return [
-            (_rgb(root / "JPEGImages" / f"{n}.jpg"), _index(root / "SegmentationClass" / f"{n}.png"))
-            for n in names
-        ]
-    if dataset == "ade20k":
-        root = real / "ADEChallengeData2016"
-        pairs = []
-        for path in sorted((root / "images" / "validation").glob("*.jpg")):
-            raw = _index(root / "annotations" / "validation" / f"{path.stem}.png")
-            pairs.append((_rgb(path), np.where(raw == 0, 255, raw - 1)))  # reduce_zero_label
-        return pairs
-    return [(_rgb(image), official_cityscapes_label(gt)) for image, gt in _cityscapes_files(real)]
-
-
-def _cityscapes_files(real: Path) -> list[tuple[Path, Path]]:
-    root = real / "cityscapes"
-    images = sorted((root / "leftImg8bit" / "val").glob("*/*_leftImg8bit.png"))
-    return [
-        (p, root / "gtFine" / "val" / p.parent.name / p.name.replace("_leftImg8bit", "_gtFine_labelIds"))
-        for p in images
-    ]
-
-
-def official_cityscapes_label(path: Path) -> np.ndarray:
-    """trainIds of a ``labelIds`` file by cityscapesScripts' own table (255 where it ignores the label)."""
-    from cityscapesscripts.helpers.labels import labels
-
-    table = np.full(256, 255, dtype=np.int64)
-    for label in labels:
-        if 0 <= label.id < 256 and 0 <= label.trainId < 255:
-            table[label.id] = label.trainId
-    return table[_index(path)]
-
-
-def _rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
-def _index(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path)).astype(np.int64)
-
-
 # ------------------------------------------------------------------------------ the reference
 
 
 def _reference(case: Case, protocol: Any, image: np.ndarray) -> torch.Tensor:
     """The reference's network input for ``image``."""
-    import reference_pipelines as refs
-
     if case.pipeline == "torchvision":
         return refs.torchvision_input(image, protocol.resize_size[0], protocol.mean, protocol.std)
     if case.pipeline == "isl-org-dpt":
@@ -150,7 +100,6 @@ def _reference(case: Case, protocol: Any, image: np.ndarray) -> torch.Tensor:
 
 def _reference_logits(case: Case, protocol: Any, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The reference's logits on its input ``x``, at ``x``'s size."""
-    import reference_pipelines as refs
 
     def decode(crop: torch.Tensor) -> torch.Tensor:
         if case.model.startswith("segformer-"):
@@ -163,21 +112,10 @@ def _reference_logits(case: Case, protocol: Any, model: torch.nn.Module, x: torc
 
 
 def _calibration_batches(protocol: Any, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The reference inputs as the network sees them: whole, or their slide windows in one batch per image
-    (UPerNet's pooled 1x1 features need more than one value per channel in train mode)."""
+    """The reference inputs as the network sees them: whole, or their slide windows."""
     if protocol.inference != "slide":
         return inputs
-    from zoo.inference import slide_windows
-
-    batches = []
-    for x in inputs:
-        windows = slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride)
-        crops = [x[..., y1:y2, x1:x2] for y1, y2, x1, x2 in windows]
-        if len({c.shape for c in crops}) == 1:
-            batches.append(torch.cat(crops))
-        else:
-            batches += crops
-    return batches
+    return [batch for x in inputs for batch in refs.window_batches(x, protocol.crop_size, protocol.stride)]
 
 
 # ------------------------------------------------------------------------------ zoo, either version
@@ -262,8 +200,6 @@ def _input_steps(zoo_inputs: list[torch.Tensor], references: list[torch.Tensor],
 def _scores(
     logits: list[torch.Tensor], labels: list[np.ndarray], classes: int
 ) -> tuple[list[torch.Tensor], float]:
-    import reference_pipelines as refs
-
     predictions = [score.argmax(0) for score in logits]
     matrix = sum(refs.confusion(p, label, classes) for p, label in zip(predictions, labels, strict=True))
     return predictions, refs.miou(matrix)
@@ -271,14 +207,12 @@ def _scores(
 
 def compare(case: Case, real: Path, zoo_tree: Path, work: Path) -> dict[str, Any]:
     """The before/after figures of one :class:`Case`."""
-    import reference_pipelines as refs
-
     import zoo
     from zoo.weights import protocol_variant
 
     record = next(w for w in zoo.info(case.record_entry).weights if w.tag == case.tag)
     protocol = protocol_variant(record.protocol, case.variant) if case.variant else record.protocol
-    samples = _samples(real, case.dataset)
+    samples = refs.real_pairs(real, case.dataset)
     images, labels = [s[0] for s in samples], [s[1] for s in samples]
     torch.manual_seed(0)
     model = zoo.create(case.model, num_classes=case.classes, **dict(case.model_kwargs))
@@ -317,7 +251,7 @@ def compare(case: Case, real: Path, zoo_tree: Path, work: Path) -> dict[str, Any
 
 def compare_cityscapes_labels(real: Path, zoo_tree: Path, work: Path, after_logits: list[torch.Tensor]):
     """How zoo's Cityscapes ground truth differs from cityscapesScripts' (labelIds, official table)."""
-    official = [official_cityscapes_label(gt) for _, gt in _cityscapes_files(real)]
+    official = [refs.official_cityscapes_label(gt) for _, gt in refs.cityscapes_files(real)]
     job = {"kind": "cityscapes_labels", "root": str(real / "cityscapes")}
     row: dict[str, Any] = {"pixels": sum(lb.size for lb in official)}
     for when, result in (("before", _run_before(job, zoo_tree, work)), ("after", zoo_side(job))):
@@ -398,7 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.real_data.is_dir():
         parser.error(f"{args.real_data}: no real samples there (give --real-data)")
-    sys.path.insert(0, str(ROOT / "tests"))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "work"

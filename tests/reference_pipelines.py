@@ -8,6 +8,7 @@ OpenCV), and never calls zoo: a comparison with zoo can then fail.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -145,6 +146,84 @@ def segformer_head_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tens
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def real_pairs(real: Path, dataset: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(image, label)`` pairs of the real samples under ``real`` (``shared/data/real``), in name order,
+    read with Pillow and labelled by each dataset's official rule: VOC's palette indices as they are, ADE20K's
+    ``reduce_zero_label`` (0 -> 255, k -> k - 1), Cityscapes' ``labelIds`` through cityscapesScripts' table."""
+    if dataset == "voc":
+        root = real / "VOCdevkit" / "VOC2012"
+        names = sorted(p.stem for p in (root / "SegmentationClass").glob("*.png"))
+        return [
+            (_rgb(root / "JPEGImages" / f"{n}.jpg"), _index(root / "SegmentationClass" / f"{n}.png"))
+            for n in names
+        ]
+    if dataset == "ade20k":
+        root = real / "ADEChallengeData2016"
+        pairs = []
+        for path in sorted((root / "images" / "validation").glob("*.jpg")):
+            raw = _index(root / "annotations" / "validation" / f"{path.stem}.png")
+            pairs.append((_rgb(path), np.where(raw == 0, 255, raw - 1)))
+        return pairs
+    if dataset == "cityscapes":
+        return [(_rgb(image), official_cityscapes_label(gt)) for image, gt in cityscapes_files(real)]
+    raise ValueError(f"no real samples of {dataset!r}")
+
+
+def cityscapes_files(real: Path) -> list[tuple[Path, Path]]:
+    """``(leftImg8bit image, gtFine labelIds)`` paths of the real Cityscapes val samples."""
+    root = real / "cityscapes"
+    images = sorted((root / "leftImg8bit" / "val").glob("*/*_leftImg8bit.png"))
+    return [
+        (p, root / "gtFine" / "val" / p.parent.name / p.name.replace("_leftImg8bit", "_gtFine_labelIds"))
+        for p in images
+    ]
+
+
+def official_cityscapes_label(path: Path) -> np.ndarray:
+    """trainIds of a ``labelIds`` file by cityscapesScripts' own table (255 where it ignores the label)."""
+    from cityscapesscripts.helpers.labels import labels
+
+    table = np.full(256, 255, dtype=np.int64)
+    for label in labels:
+        if 0 <= label.id < 256 and 0 <= label.trainId < 255:
+            table[label.id] = label.trainId
+    return table[_index(path)]
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _index(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path)).astype(np.int64)
+
+
+def mmseg_windows(
+    height: int, width: int, crop_size: tuple[int, int], stride: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """The ``(y1, y2, x1, x2)`` windows of mmseg 0.x ``EncoderDecoder.slide_inference``, as written there:
+    ``crop_size`` every ``stride``, the last aligned to the border, clipped to the image (never padded)."""
+    (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
+    h_grids = max(height - h_crop + h_stride - 1, 0) // h_stride + 1
+    w_grids = max(width - w_crop + w_stride - 1, 0) // w_stride + 1
+    windows = []
+    for h_idx in range(h_grids):
+        for w_idx in range(w_grids):
+            y1, x1 = h_idx * h_stride, w_idx * w_stride
+            y2, x2 = min(y1 + h_crop, height), min(x1 + w_crop, width)
+            windows.append((max(y2 - h_crop, 0), y2, max(x2 - w_crop, 0), x2))
+    return windows
+
+
+def window_batches(
+    x: torch.Tensor, crop_size: tuple[int, int], stride: tuple[int, int]
+) -> list[torch.Tensor]:
+    """``x``'s :func:`mmseg_windows` as the network sees them, for :func:`calibrated`: one batch when they share
+    a size (UPerNet's pooled 1x1 features need more than one value per channel in train mode), else one each."""
+    crops = [x[..., y1:y2, x1:x2] for y1, y2, x1, x2 in mmseg_windows(*x.shape[-2:], crop_size, stride)]
+    return [torch.cat(crops)] if len({c.shape for c in crops}) == 1 else crops
+
+
 def mmseg_slide(
     decode: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -154,21 +233,14 @@ def mmseg_slide(
     """mmseg 0.x ``EncoderDecoder.slide_inference``, as written there: windows of ``crop_size`` every
     ``stride``, the last aligned to the border, each decoded unpadded (``decode`` returns logits at the
     window's size), summed into a padded canvas, divided by the count of windows over each pixel."""
-    (h_crop, w_crop), (h_stride, w_stride) = crop_size, stride
     _, _, h_img, w_img = x.shape
-    h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
-    w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
     preds, count = None, torch.zeros((1, 1, h_img, w_img))
-    for h_idx in range(h_grids):
-        for w_idx in range(w_grids):
-            y1, x1 = h_idx * h_stride, w_idx * w_stride
-            y2, x2 = min(y1 + h_crop, h_img), min(x1 + w_crop, w_img)
-            y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
-            with torch.no_grad():
-                logits = decode(x[:, :, y1:y2, x1:x2])
-            preds = torch.zeros((1, logits.shape[1], h_img, w_img)) if preds is None else preds
-            preds += F.pad(logits, (x1, w_img - x2, y1, h_img - y2))
-            count[:, :, y1:y2, x1:x2] += 1
+    for y1, y2, x1, x2 in mmseg_windows(h_img, w_img, crop_size, stride):
+        with torch.no_grad():
+            logits = decode(x[:, :, y1:y2, x1:x2])
+        preds = torch.zeros((1, logits.shape[1], h_img, w_img)) if preds is None else preds
+        preds += F.pad(logits, (x1, w_img - x2, y1, h_img - y2))
+        count[:, :, y1:y2, x1:x2] += 1
     return preds / count
 
 

@@ -36,20 +36,11 @@ needs_real = pytest.mark.skipif(REAL_DATA is None, reason="no real samples in sh
 
 
 def _voc_samples(count: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    root = REAL_DATA / "VOCdevkit" / "VOC2012"
-    names = sorted(p.stem for p in (root / "SegmentationClass").glob("*.png"))[:count]
-    return [
-        (
-            np.asarray(Image.open(root / "JPEGImages" / f"{n}.jpg").convert("RGB")),
-            np.asarray(Image.open(root / "SegmentationClass" / f"{n}.png")).astype(np.int64),
-        )
-        for n in names
-    ]
+    return refs.real_pairs(REAL_DATA, "voc")[:count]
 
 
 def _ade_images(count: int = 2) -> list[np.ndarray]:
-    folder = REAL_DATA / "ADEChallengeData2016" / "images" / "validation"
-    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))[:count]]
+    return [image for image, _ in refs.real_pairs(REAL_DATA, "ade20k")[:count]]
 
 
 # ------------------------------------------------------------------------------------------ kernels
@@ -191,12 +182,8 @@ def _slide_parity(
     windows = len(slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride))
     assert windows >= 2, "the scaled protocol must overlap windows"
     torch.manual_seed(0)
-    windows = [
-        reference[..., y1:y2, x1:x2]
-        for y1, y2, x1, x2 in slide_windows(*x.shape[-2:], protocol.crop_size, protocol.stride)
-    ]
-    # one batch: UPerNet's pooled 1x1 features need more than one value per channel in train mode
-    model = refs.calibrated(zoo.create(name, num_classes=classes, **kwargs), [torch.cat(windows)])
+    batches = refs.window_batches(reference, protocol.crop_size, protocol.stride)
+    model = refs.calibrated(zoo.create(name, num_classes=classes, **kwargs), batches)
     expected = F.interpolate(
         _mmseg_slide_reference(model, reference, protocol),
         size=label.shape,
@@ -225,11 +212,7 @@ def test_mmseg_0x_upernet_convnext_slide_matches_the_reference():
     record = next(w for w in info("upernet-tu-convnext_tiny").weights if w.tag == "ade20k").protocol
     assert record.reference == "mmseg-0.x" and record.inference == "slide"
     protocol = replace(record, resize_size=(512, 128), crop_size=(128, 128), stride=(85, 85))
-    root = REAL_DATA / "ADEChallengeData2016"
-    path = sorted((root / "images" / "validation").glob("*.jpg"))[0]
-    image = np.asarray(Image.open(path).convert("RGB"))
-    raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(np.int64)
-    label = np.where(raw == 0, 255, raw - 1)  # ADE20K's reduce_zero_label
+    image, label = refs.real_pairs(REAL_DATA, "ade20k")[0]
     # a narrow decoder keeps it fast; the pipeline under test is the same at any width
     _slide_parity("upernet-tu-convnext_tiny", protocol, image, label, 150, decoder_channels=64)
 
@@ -247,18 +230,6 @@ def test_nvlabs_segformer_cityscapes_slide_matches_the_reference():
 
 
 # ------------------------------------------------------------------------------------- isl-org/DPT
-
-
-def _ade_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
-    """The real ADE20K images with their labels, ``reduce_zero_label`` applied (0 -> 255, k -> k - 1)."""
-    root = REAL_DATA / "ADEChallengeData2016"
-    pairs = []
-    for path in sorted((root / "images" / "validation").glob("*.jpg")):
-        raw = np.asarray(Image.open(root / "annotations" / "validation" / f"{path.stem}.png")).astype(
-            np.int64
-        )
-        pairs.append((np.asarray(Image.open(path).convert("RGB")), np.where(raw == 0, 255, raw - 1)))
-    return pairs
 
 
 def test_dpt_resize_rule_is_the_references_minimal_rule():
@@ -284,7 +255,7 @@ def test_dpt_resize_rule_is_the_references_minimal_rule():
 @needs_real
 def test_dpt_input_matches_the_reference():
     """Shape and values exactly (torch's own bicubic would differ by up to 7e-5 here)."""
-    images = [image for image, _ in _ade_pairs()]
+    images = [image for image, _ in refs.real_pairs(REAL_DATA, "ade20k")]
     shapes = set()
     for image in images:
         reference = refs.dpt_input(image)
@@ -309,7 +280,9 @@ def test_dpt_reads_images_as_the_reference():
 def test_dpt_logits_and_confusion_match_the_reference():
     """A small calibrated model stands in for DPT-L (whose ViT-L forward takes seconds on a CPU): what is under
     test is the preprocessing and the bicubic resize of the logits to the image's size."""
-    image, label = _ade_pairs()[1]  # 364x500: DPT's rule gives 352x480, not the shorter side's 480x659
+    image, label = refs.real_pairs(REAL_DATA, "ade20k")[
+        1
+    ]  # 364x500: DPT's rule gives 352x480, not the shorter side's 480x659
     reference = refs.dpt_input(image)
     torch.manual_seed(0)
     model = refs.calibrated(zoo.create("lraspp-mobilenet_v3_large", num_classes=150), [reference])
