@@ -429,3 +429,15 @@ def test_a_protocol_variant_applies_to_a_checkpoint_evaluated_with_a_published_p
     row = pd.read_csv(tmp_path / "r.csv").iloc[0]
     assert row["protocol"] == "ss whole 512 keep-ratio"
     assert json.loads(row["protocol_json"])["reference"] == "mmseg-1.x"
+
+
+def test_a_protocol_variant_an_untrained_model_has_not_is_refused_before_any_model(tmp_path, capsys, built):
+    """``--allow-untrained --protocol mmseg``: an untrained model is evaluated with zoo's own protocol, which
+    has no mmseg variant; the run is refused instead of silently ignoring --protocol."""
+    write_voc(tmp_path / "data")
+    argv = ["--dataset", "voc", "--data-root", str(tmp_path / "data"), "--device", "cpu", "--models",
+            "unet-resnet18", "--allow-untrained", "--protocol", "mmseg", "--results", str(tmp_path / "r.csv")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'mmseg-1.x' is not defined" in err and err.count("\n") == 1
+    assert built == [] and not (tmp_path / "r.csv").exists()

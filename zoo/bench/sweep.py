@@ -242,12 +242,15 @@ class Job:
 
     @property
     def protocol(self) -> EvalProtocol:
-        """How this job's images are prepared and predicted."""
-        if self.checkpoint_protocol is not None:  # --protocol applies to a --protocol-from protocol too
-            return protocol_variant(self.checkpoint_protocol, self.variant)
-        if self.weights is None:
-            return _untrained_protocol()
-        return protocol_variant(self.weights.protocol, self.variant)
+        """How this job's images are prepared and predicted: the checkpoint's, the published weights' or the
+        untrained protocol, as the ``--protocol`` variant where one is named (refused where it is not defined)."""
+        if self.checkpoint_protocol is not None:
+            base = self.checkpoint_protocol
+        elif self.weights is None:
+            base = _untrained_protocol()
+        else:
+            base = self.weights.protocol
+        return protocol_variant(base, self.variant)
 
 
 class RankFailure(RuntimeError):
